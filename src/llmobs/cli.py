@@ -3,8 +3,36 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, help="LLM observability stack: generate, simulate, set up and check.")
+console = Console()
+
+
+@app.callback()
+def _root() -> None:
+    """Keep `llmobs` a command group even while it has a single command."""
+
+
+@app.command()
+def setup(
+    images: bool = typer.Option(True, help="Also make every container image available (stand-ins if needed)."),
+) -> None:
+    """Install and start what the lab and the tests need: Docker Engine, Compose, promtool, images."""
+    from llmobs import setup as host_setup
+    from llmobs.images import ImageError
+
+    try:
+        resolved = host_setup.run(lambda message: console.print(f"  {message}"), with_images=images)
+    except (host_setup.SetupError, ImageError) as error:
+        console.print(f"[red]set-up failed:[/red] {error}")
+        raise typer.Exit(1) from None
+    if resolved:
+        table = Table("variable", "image", "origin", title="Images")
+        for item in resolved:
+            table.add_row(item.variable, item.image or "[yellow]unavailable[/yellow]", item.origin)
+        console.print(table)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,115 @@
+"""What every dashboard module reads: the settings, the catalog, the label selectors and variables that the
+dashboards share (`host`, `gpu`, `model_name`, `instance`), and the series a query may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmobs.catalog import Catalog
+from llmobs.dashboards import panels
+from llmobs.dashboards.lint import TARGET_LABELS, KnownSeries
+from llmobs.errors import ConfigError
+from llmobs.settings import Settings
+
+# Dashboard uids, shared by the links between dashboards.
+FLEET_UID = "llmobs-fleet"
+VLLM_UID = "llmobs-vllm"
+GPU_UID = "llmobs-gpu-node"
+SLO_UID = "llmobs-slo"
+EFFICIENCY_UID = "llmobs-efficiency"
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    catalog: Catalog
+    slo_series: frozenset[str]
+
+    @property
+    def host(self) -> str:
+        """The target label that names a server (setting `labels.host`)."""
+        return self.settings.labels.host
+
+    # ------------------------------------------------------------------ selectors
+    def _selector(self, metric: str, matchers: list[str], extra: str) -> str:
+        return f"{metric}{{{', '.join(matchers + ([extra] if extra else []))}}}"
+
+    def by_host(self, metric: str, extra: str = "") -> str:
+        return self._selector(metric, [f'{self.host}=~"$host"'], extra)
+
+    def gpu(self, metric: str, extra: str = "") -> str:
+        """A GPU-layer series of the selected hosts and GPUs."""
+        return self._selector(metric, [f'{self.host}=~"$host"', 'gpu=~"$gpu"'], extra)
+
+    def engine(self, metric: str, extra: str = "") -> str:
+        """An inference-layer series (or instance-level rule) of the selected hosts, models and instances."""
+        return self._selector(
+            metric, [f'{self.host}=~"$host"', 'model_name=~"$model_name"', 'instance=~"$instance"'], extra)
+
+    def model(self, metric: str, extra: str = "") -> str:
+        return self._selector(metric, ['model_name=~"$model_name"'], extra)
+
+    @property
+    def gpu_legend(self) -> str:
+        return f"{{{{{self.host}}}}} GPU {{{{gpu}}}}"
+
+    @property
+    def gpu_by(self) -> str:
+        return f"{self.host}, gpu"
+
+    def quantile(self, value: float) -> str:
+        """The `quantile` label value of the latency recording rules, which must exist."""
+        if value not in self.catalog.recording.quantiles:
+            raise ConfigError("recording_rules.quantiles", f"the dashboards need quantile {value}",
+                              f"add {value} to quantiles in src/llmobs/catalog/recording_rules.yaml")
+        return str(value)
+
+    # ------------------------------------------------------------------ variables
+    def host_variable(self, metric: str) -> object:
+        return panels.query_variable(
+            "host", "Host", f"label_values({metric}, {self.host})",
+            f"Servers (target label `{self.host}`) that expose {metric}.")
+
+    def gpu_variable(self) -> object:
+        return panels.query_variable(
+            "gpu", "GPU", f'label_values(DCGM_FI_DEV_GPU_TEMP{{{self.host}=~"$host"}}, gpu)',
+            "GPU index (nvidia-smi order) on the selected hosts.")
+
+    def model_variable(self, filter_by_host: bool = True) -> object:
+        where = f'{{{self.host}=~"$host"}}' if filter_by_host else ""
+        return panels.query_variable(
+            "model_name", "Model", f"label_values(vllm:num_requests_running{where}, model_name)",
+            "Served model name (vLLM --served-model-name). Read from a vLLM metric, because node_exporter also"
+            " has a model_name label.")
+
+    def instance_variable(self) -> object:
+        return panels.query_variable(
+            "instance", "Instance",
+            f'label_values(vllm:num_requests_running{{{self.host}=~"$host", model_name=~"$model_name"}}, instance)',
+            "vLLM server (scrape target) serving the selected models.")
+
+    # ------------------------------------------------------------------ links
+    def gpu_link(self) -> panels.Link:
+        return panels.Link("GPU node: ${__field.labels." + self.host + "}", GPU_UID, {"host": self.host})
+
+    def engine_link(self) -> panels.Link:
+        return panels.Link("vLLM serving: ${__field.labels.model_name}", VLLM_UID,
+                           {"host": self.host, "model_name": "model_name", "instance": "instance"})
+
+    def model_link(self) -> panels.Link:
+        return panels.Link("vLLM serving: ${__field.labels.model_name}", VLLM_UID, {"model_name": "model_name"})
+
+    # ------------------------------------------------------------------ known series
+    def known_series(self) -> KnownSeries:
+        """Catalog metrics (with the labels they carry plus the target labels) and every recorded name."""
+        labels: dict[str, frozenset[str]] = {}
+        target = TARGET_LABELS | {self.host}
+        for metric in self.catalog.metrics:
+            own = frozenset(self.catalog.labels_of(metric)) | target
+            if metric.type == "histogram":
+                labels[f"{metric.name}_bucket"] = own | {"le"}
+                labels[f"{metric.name}_sum"] = labels[f"{metric.name}_count"] = own
+            else:
+                labels[metric.name] = own
+        names = frozenset(labels) | self.catalog.recorded_names() | self.slo_series
+        return KnownSeries(names=names, labels=labels)
