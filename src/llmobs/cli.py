@@ -6,8 +6,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmobs import generate as generate_mod
+from llmobs.dashboards.cli import app as dashboards_app
+from llmobs.lab import lab_app
+from llmobs.sim.cli import fault_app, sim_app
+
 app = typer.Typer(no_args_is_help=True, help="LLM observability stack: generate, simulate, set up and check.")
 console = Console()
+app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(sim_app, name="sim")
+app.add_typer(fault_app, name="fault")
+app.add_typer(lab_app, name="lab")
 
 
 @app.callback()
@@ -33,6 +42,10 @@ def setup(
         for item in resolved:
             table.add_row(item.variable, item.image or "[yellow]unavailable[/yellow]", item.origin)
         console.print(table)
+
+
+app.command()(generate_mod.generate)
+app.add_typer(generate_mod.bench_app, name="bench")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,4 +1,4 @@
-"""Site settings: thresholds, SLO targets and label names, merged over the packaged defaults.
+"""Site settings: thresholds, SLO targets, label names, alert routing and inventory, over the defaults.
 
 A site passes only what it changes (from its inventory or a YAML file); `load_settings()` merges that
 over `catalog/defaults.yaml`, validates the result against the catalog, and raises a ConfigError that
@@ -10,16 +10,24 @@ from __future__ import annotations
 import copy
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmobs import catalog as catalog_mod
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 
 # A share strictly between 0 and 1.
 Ratio = Annotated[float, Field(gt=0, lt=1)]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/-]+$")]
+Duration = Annotated[str, Field(pattern=catalog_mod.DURATION_PATTERN, description="e.g. 30s, 5m, 6h")]
+# Secrets never live in the settings: a receiver names the variable (environment, Ansible vault) or the
+# file that holds one.
+VariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+FilePath = Annotated[str, Field(pattern=r"^/\S+$", description="absolute path inside the Alertmanager container")]
+ReceiverName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class _Strict(BaseModel):
@@ -28,6 +36,17 @@ class _Strict(BaseModel):
 
 class Labels(_Strict):
     host: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", description="target label that names a server")
+
+
+class Jobs(_Strict):
+    """Scrape job names (docs/architecture.md); the alert rules select targets by them."""
+
+    dcgm: LabelValue
+    node: LabelValue
+    vllm: LabelValue
+    prometheus: LabelValue
+    alertmanager: LabelValue
+    grafana: LabelValue
 
 
 class Thresholds(_Strict):
@@ -43,6 +62,8 @@ class Thresholds(_Strict):
     disk_free_ratio_warning: Ratio
     disk_free_ratio_critical: Ratio
     disk_mountpoints: tuple[str, ...] = Field(min_length=1)
+    gpu_missing_lookback: Duration
+    engine_stuck_window: Duration
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -83,10 +104,191 @@ class Slo(_Strict):
         return self.defaults.model_copy(update=override.model_dump(exclude_none=True) if override else {})
 
 
+class Cost(_Strict):
+    gpu_hour_usd: float | None = Field(
+        None, gt=0, description="price of one GPU for one hour; the dashboards show cost per million tokens")
+
+
+class AlertOverride(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    for_: Duration | None = Field(None, alias="for", description="replaces the alert's `for`")
+    enabled: bool = True
+
+
+class Alerting(_Strict):
+    runbook_base_url: str = Field(min_length=1, description="runbook_url = <base>/<page>.md#<alert>")
+    teams: dict[catalog_mod.Component, LabelValue] = Field(description="`team` label of each alert component")
+    rules: dict[str, AlertOverride] = Field(
+        default_factory=dict, description="per alert (`Name`) or alert and severity (`Name/warning`)")
+
+    @model_validator(mode="after")
+    def _every_component(self) -> Alerting:
+        missing = sorted(set(catalog_mod.Component.__args__) - set(self.teams))
+        if missing:
+            raise ValueError(f"teams needs a team for every component; missing {missing}")
+        return self
+
+
+class WebhookReceiver(_Strict):
+    """Generic webhook; also WeCom/DingTalk/Feishu robots through a bridge that takes Alertmanager's JSON."""
+
+    kind: Literal["webhook"]
+    url: str | None = Field(None, pattern=r"^https?://\S+$", description="an address without credentials")
+    url_secret: VariableName | None = Field(None, description="variable holding a URL that carries a key")
+    send_resolved: bool = True
+    max_alerts: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookReceiver:
+        _exactly_one(self, "url", "url_secret")
+        return self
+
+
+class SlackReceiver(_Strict):
+    kind: Literal["slack"]
+    channel: str = Field(min_length=1)
+    api_url_secret: VariableName | None = None
+    api_url_file: FilePath | None = None
+    send_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SlackReceiver:
+        _exactly_one(self, "api_url_secret", "api_url_file")
+        return self
+
+
+class EmailReceiver(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    kind: Literal["email"]
+    to: str = Field(pattern=r"^\S+@\S+$")
+    from_: str = Field(alias="from", pattern=r"^\S+@\S+$")
+    smarthost: str = Field(pattern=r"^[^:\s]+:[0-9]+$", description="host:port of the SMTP relay")
+    auth_username: str | None = None
+    auth_password_secret: VariableName | None = None
+    auth_password_file: FilePath | None = None
+    require_tls: bool = True
+    send_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _password_with_user(self) -> EmailReceiver:
+        if self.auth_password_secret and self.auth_password_file:
+            raise ValueError("give auth_password_secret or auth_password_file, not both")
+        if (self.auth_password_secret or self.auth_password_file) and not self.auth_username:
+            raise ValueError("a password needs auth_username")
+        return self
+
+
+class PagerdutyReceiver(_Strict):
+    kind: Literal["pagerduty"]
+    routing_key_secret: VariableName | None = Field(None, description="Events API v2 integration key")
+    routing_key_file: FilePath | None = None
+    send_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _one_key(self) -> PagerdutyReceiver:
+        _exactly_one(self, "routing_key_secret", "routing_key_file")
+        return self
+
+
+Integration = Annotated[
+    WebhookReceiver | SlackReceiver | EmailReceiver | PagerdutyReceiver, Field(discriminator="kind")
+]
+
+
+def _exactly_one(model: BaseModel, *fields: str) -> None:
+    if sum(getattr(model, f) is not None for f in fields) != 1:
+        raise ValueError(f"give exactly one of {', '.join(fields)}")
+
+
+class Timing(_Strict):
+    group_wait: Duration
+    group_interval: Duration
+    repeat_interval: Duration
+
+
+class Route(_Strict):
+    """Alerts that match every given condition go to `receiver` (first matching route wins)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    receiver: ReceiverName
+    severity: tuple[catalog_mod.Severity, ...] = ()
+    team: tuple[LabelValue, ...] = ()
+    matchers: dict[LabelName, str] = Field(default_factory=dict, description="label: regular expression")
+    continue_: bool = Field(False, alias="continue", description="also try the routes after this one")
+
+
+class Watchdog(_Strict):
+    receiver: ReceiverName | None = Field(None, description="the dead man's switch; unset: discarded")
+    repeat_interval: Duration
+
+
+class AlertmanagerSettings(_Strict):
+    resolve_timeout: Duration
+    group_by: tuple[LabelName, ...] | None = Field(None, description="unset: alertname, host label, model_name")
+    timing: dict[catalog_mod.Severity, Timing]
+    receivers: dict[ReceiverName, tuple[Integration, ...]] = Field(
+        description="name: integrations; a receiver without integrations discards what it gets")
+    default_receiver: ReceiverName
+    routes: tuple[Route, ...] = ()
+    watchdog: Watchdog
+    templates: tuple[str, ...] = Field(min_length=1, description="globs, relative to alertmanager.yml")
+
+    @model_validator(mode="after")
+    def _known_receivers(self) -> AlertmanagerSettings:
+        missing = sorted(set(catalog_mod.SEVERITIES) - set(self.timing))
+        if missing:
+            raise ValueError(f"timing needs every severity; missing {missing}")
+        return self
+
+    def unknown_receivers(self) -> list[tuple[str, str]]:
+        """(field, receiver) for every reference to a receiver that is not defined."""
+        references = [("alertmanager.default_receiver", self.default_receiver)]
+        references += [(f"alertmanager.routes[{i}].receiver", r.receiver) for i, r in enumerate(self.routes)]
+        if self.watchdog.receiver:
+            references.append(("alertmanager.watchdog.receiver", self.watchdog.receiver))
+        return [(field, name) for field, name in references if name not in self.receivers]
+
+
+class VllmEndpoint(_Strict):
+    """One vLLM server of the inventory and the GPUs (indexes) it runs on."""
+
+    host: LabelValue
+    model: str = Field(min_length=1, description="served model name (the engine's model_name label)")
+    port: int = Field(8000, ge=1, le=65535)
+    gpus: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
+    address: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="scrape address; unset: host")
+
+    @property
+    def instance(self) -> str:
+        """The scrape target's `instance` label."""
+        return f"{self.address or self.host}:{self.port}"
+
+
 class Settings(_Strict):
     labels: Labels
+    jobs: Jobs
     thresholds: Thresholds
     slo: Slo
+    alerting: Alerting
+    alertmanager: AlertmanagerSettings
+    vllm_endpoints: tuple[VllmEndpoint, ...] = ()
+    cost: Cost
+
+    @field_validator("vllm_endpoints", mode="before")
+    @classmethod
+    def _inventory_form(cls, value: Any) -> Any:
+        """Also accept the inventory's form: {host: [{model, port, gpus}, ...]}."""
+        if isinstance(value, dict):
+            return [{"host": host, **endpoint} for host, endpoints in value.items() for endpoint in endpoints or ()]
+        return value
+
+    @property
+    def group_by(self) -> tuple[str, ...]:
+        """Alertmanager grouping: per alert and host (and model for engine and SLO alerts)."""
+        return self.alertmanager.group_by or ("alertname", self.labels.host, "model_name")
 
 
 def _merge(base: Any, override: Any) -> Any:
@@ -106,23 +308,69 @@ def defaults() -> dict[str, Any]:
 def _check_slo_buckets(settings: Settings, catalog: catalog_mod.Catalog) -> list[ConfigError]:
     """Latency SLO targets must be real bucket boundaries, or `le` selects no series at all."""
     errors = []
-    families = {
-        "ttft_seconds": ("vllm:time_to_first_token_seconds", "time_to_first_token"),
-        "inter_token_latency_seconds": ("vllm:inter_token_latency_seconds", "inter_token_latency"),
-    }
     scopes = [("slo.defaults", settings.slo.defaults)] + [
         (f"slo.models.{name}", settings.slo.targets_for(name)) for name in settings.slo.models
     ]
     for scope, targets in scopes:
-        for field, (metric, family) in families.items():
-            value = getattr(targets, field)
-            bounds = catalog.bucket_families[family]
+        for slo in catalog.slos.slos:
+            if slo.latency is None:
+                continue
+            metric = catalog.metric(slo.latency.histograms[0])
+            value = getattr(targets, slo.latency.threshold)
+            bounds = catalog.buckets_of(metric)
             if value not in bounds:
                 nearest = min(bounds, key=lambda b: abs(b - value))
                 errors.append(ConfigError(
-                    f"{scope}.{field}", f"{value} is not a bucket boundary of {metric}",
+                    f"{scope}.{slo.latency.threshold}", f"{value} is not a bucket boundary of {metric.name}",
                     f"use a boundary such as {nearest} (boundaries: {', '.join(map(str, bounds))})",
                 ))
+    return errors
+
+
+def _check_references(settings: Settings, catalog: catalog_mod.Catalog) -> list[ConfigError]:
+    """Names the settings use that must exist elsewhere: receivers, teams, alerts."""
+    errors = []
+    am = settings.alertmanager
+    for field, name in am.unknown_receivers():
+        errors.append(ConfigError(field, f"unknown receiver {name!r}",
+                                  f"use one of {sorted(am.receivers)} or define it under alertmanager.receivers"))
+    teams = sorted(set(settings.alerting.teams.values()))
+    for index, route in enumerate(am.routes):
+        for team in route.team:
+            if team not in teams:
+                errors.append(ConfigError(f"alertmanager.routes[{index}].team", f"no alert carries team {team!r}",
+                                          f"use one of {teams} (alerting.teams)"))
+    severities = {rule.alert: set() for rule in catalog.alert_rules()}
+    for rule in catalog.alert_rules():
+        severities[rule.alert].add(rule.severity)
+    for slo in catalog.slos.slos:
+        severities[slo.alert] = {w.severity for w in catalog.slos.alert_windows}
+    for key in settings.alerting.rules:
+        alert, _, severity = key.partition("/")
+        if alert not in severities or (severity and severity not in severities[alert]):
+            known = [f"{alert}/{s}" for s in sorted(severities[alert])] if alert in severities else sorted(severities)
+            errors.append(ConfigError(f"alerting.rules.{key}", "not an alert (or severity) of the kit",
+                                      f"use one of {known}"))
+    return errors
+
+
+def _check_endpoints(settings: Settings) -> list[ConfigError]:
+    """Each instance once, each GPU to one engine: the GPU-to-engine joins need one match per GPU."""
+    errors = []
+    instances: dict[str, int] = {}
+    owners: dict[tuple[str, int], str] = {}
+    for index, endpoint in enumerate(settings.vllm_endpoints):
+        if endpoint.instance in instances:
+            errors.append(ConfigError(
+                f"vllm_endpoints[{index}]",
+                f"repeats instance {endpoint.instance} of vllm_endpoints[{instances[endpoint.instance]}]",
+                "give each endpoint its own port"))
+        instances.setdefault(endpoint.instance, index)
+        for gpu in endpoint.gpus:
+            owner = owners.setdefault((endpoint.host, gpu), endpoint.instance)
+            if owner != endpoint.instance:
+                errors.append(ConfigError(f"vllm_endpoints[{index}].gpus", f"GPU {gpu} of {endpoint.host} is already"
+                                          f" used by {owner}", "give each GPU to one engine"))
     return errors
 
 
@@ -136,7 +384,8 @@ def load_settings(overrides: dict[str, Any] | None = None, source: str | None = 
         settings = Settings.model_validate(merged)
     except ValidationError as error:
         raise from_validation_error(error, source) from None
-    errors = _check_slo_buckets(settings, catalog_mod.load())
+    catalog = catalog_mod.load()
+    errors = _check_slo_buckets(settings, catalog) + _check_references(settings, catalog) + _check_endpoints(settings)
     if errors:
         for error in errors:
             error.source = source
@@ -152,3 +401,10 @@ def load_settings_file(path: Path | None) -> Settings:
     except yaml.YAMLError as error:
         raise ConfigError(str(path), f"not valid YAML: {error}", "fix the YAML syntax", str(path)) from None
     return load_settings(data or {}, source=str(path))
+
+
+def as_settings(value: Settings | dict[str, Any] | None) -> Settings:
+    """Settings from what a caller has: a validated object, an override mapping (inventory), or nothing."""
+    if isinstance(value, Settings):
+        return value
+    return load_settings(value)

@@ -1,15 +1,16 @@
 """The metrics catalog: the kit's one source of truth, loaded from the YAML beside this module.
 
-`load()` validates the three data files (metrics, recording rules, GPU models) and returns a `Catalog`
-that every generator, simulator and test reads. Recording-rule templates are rendered for a given host
-label name by `Catalog.recording_groups(host_label)`.
+`load()` validates the data files (metrics, recording rules, GPU models, alerts, XID classes, SLOs) and
+returns a `Catalog` that every generator, simulator and test reads. Recording-rule templates are rendered
+for a given host label name by `Catalog.recording_groups(host_label)`.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import jinja2
 import yaml
@@ -19,6 +20,25 @@ from llmobs.errors import ConfigError, from_validation_error
 
 Layer = Literal["gpu", "inference", "business", "platform"]
 MetricType = Literal["gauge", "counter", "histogram"]
+Severity = Literal["critical", "warning", "info"]
+Component = Literal["gpu", "engine", "slo", "host", "pipeline"]
+XidClass = Literal["fatal", "application", "informational"]
+
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+# A Prometheus duration with one unit, e.g. 30s, 5m, 6h, 30d.
+DURATION_PATTERN = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+# Series the rule generators produce besides the catalog's recording rules (see llmobs.rules).
+ENGINE_GPU_INFO = "llmobs:engine_gpu:info"
+XID_CLASS_INFO = "llmobs:xid_class:info"
+
+
+def duration_seconds(duration: str) -> float:
+    """Seconds in a one-unit Prometheus duration such as `5m` or `30d`."""
+    match = re.fullmatch(DURATION_PATTERN, duration)
+    if not match:
+        raise ValueError(f"{duration!r} is not a duration such as 30s, 5m, 6h or 30d")
+    return int(duration[: -len(match.group(1))]) * _DURATION_SECONDS[match.group(1)]
 
 
 class _Strict(BaseModel):
@@ -108,6 +128,150 @@ class GpuModel(_Strict):
     nvlink: bool
     profiling: bool
     row_remapping: bool
+    # Hardware profile of the simulators (clocks, and the speed that bounds an engine's throughput).
+    sm_clock_max_mhz: int = Field(gt=0)
+    mem_clock_mhz: int = Field(gt=0)
+    hbm: bool = Field(description="HBM reports a memory temperature; GDDR boards report 0")
+    memory_bandwidth_gbps: float = Field(gt=0)
+    fp16_tflops: float = Field(gt=0, description="dense FP16 tensor throughput")
+
+
+# ---------------------------------------------------------------------------------------- alerts
+class AlertThreshold(_Strict):
+    series: str
+    setting: str = Field(description="a field of the `thresholds` settings")
+    direction: Literal["above", "below"]
+
+
+class AlertRule(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    alert: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
+    severity: Severity
+    for_: str = Field(alias="for", pattern=DURATION_PATTERN)
+    expr: str
+    summary: str
+    description: str
+    threshold: AlertThreshold | None = None
+
+
+class Runbook(_Strict):
+    meaning: str
+    impact: str
+    diagnose: tuple[str, ...] = Field(min_length=1)
+    act: tuple[str, ...] = Field(min_length=1)
+
+
+class AlertFamily(_Strict):
+    page: str = Field(pattern=r"^[a-z0-9-]+$", description="docs/runbooks/<page>.md")
+    title: str
+    component: Component
+    runbook: Runbook
+    alerts: tuple[AlertRule, ...] = Field(min_length=1)
+
+
+class AlertCatalog(_Strict):
+    components: dict[Component, str]
+    families: tuple[AlertFamily, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> AlertCatalog:
+        pages = [f.page for f in self.families]
+        if len(set(pages)) != len(pages):
+            raise ValueError(f"runbook pages must be unique; got {pages}")
+        seen: dict[tuple[str, str], str] = {}
+        for family in self.families:
+            for rule in family.alerts:
+                key = (rule.alert, rule.severity)
+                if key in seen:
+                    raise ValueError(f"alert {rule.alert} has two {rule.severity} rules (pages {seen[key]}, "
+                                     f"{family.page}); give each severity of an alert one rule")
+                seen[key] = family.page
+        return self
+
+
+class XidCode(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    message: str
+    xid_class: XidClass = Field(alias="class")
+    action: str
+
+
+class XidCatalog(_Strict):
+    actions: dict[str, str]
+    codes: dict[int, XidCode]
+
+    @model_validator(mode="after")
+    def _known_actions(self) -> XidCatalog:
+        for code, xid in self.codes.items():
+            if xid.action not in self.actions:
+                raise ValueError(f"XID {code}: unknown action {xid.action!r}; use one of {sorted(self.actions)}")
+        return self
+
+
+# ------------------------------------------------------------------------------------------- SLOs
+class AlertWindow(_Strict):
+    severity: Severity
+    long: str = Field(pattern=DURATION_PATTERN)
+    short: str = Field(pattern=DURATION_PATTERN)
+    budget_consumed: float = Field(gt=0, le=1)
+
+    def factor(self, period: str) -> float:
+        """Burn rate that spends `budget_consumed` of the period's budget within the long window."""
+        return round(self.budget_consumed * duration_seconds(period) / duration_seconds(self.long), 6)
+
+
+class RatioSli(_Strict):
+    metric: str
+    error_matchers: str
+    events: str = Field(description="what the objective counts, in words")
+
+
+class LatencySli(_Strict):
+    threshold: str = Field(description="the SloTargets field holding the latency target")
+    events: str = Field(description="what the histogram counts, in words")
+    histograms: tuple[str, ...] = Field(min_length=1, description="current name first, then old names")
+
+
+class SloDefinition(_Strict):
+    name: str = Field(pattern=r"^[a-z_]+$")
+    title: str
+    alert: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
+    objective: str = Field(description="the SloTargets field holding the objective")
+    meaning: str
+    ratio: RatioSli | None = None
+    latency: LatencySli | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SloDefinition:
+        if (self.ratio is None) == (self.latency is None):
+            raise ValueError(f"SLO {self.name}: give exactly one of `ratio` or `latency`")
+        return self
+
+
+class SloCatalog(_Strict):
+    sli_windows: tuple[str, ...]
+    runbook: Runbook
+    alert_windows: tuple[AlertWindow, ...]
+    slos: tuple[SloDefinition, ...]
+
+    @model_validator(mode="after")
+    def _windows_recorded(self) -> SloCatalog:
+        for window in self.alert_windows:
+            for duration in (window.long, window.short):
+                if duration not in self.sli_windows:
+                    raise ValueError(f"alert window {duration} is not in sli_windows {list(self.sli_windows)}")
+        return self
+
+    def recorded_names(self, period: str) -> list[str]:
+        """Every `slo:*` series name the SLO rules record for an SLO period such as `30d`."""
+        windows = [*self.sli_windows, period]
+        return [f"slo:sli_error:ratio_rate{w}" for w in windows] + [
+            "slo:objective:ratio", "slo:error_budget:ratio", "slo:current_burn_rate:ratio",
+            "slo:period_burn_rate:ratio", "slo:period_error_budget_remaining:ratio",
+        ]
 
 
 class Catalog(_Strict):
@@ -117,6 +281,9 @@ class Catalog(_Strict):
     metrics: tuple[Metric, ...]
     recording: RecordingCatalog
     gpu_models: dict[str, GpuModel]
+    alerts: AlertCatalog
+    xids: XidCatalog
+    slos: SloCatalog
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Catalog:
@@ -131,8 +298,20 @@ class Catalog(_Strict):
                 raise ValueError(f"{metric.name}: replaced_by {metric.deprecated.replaced_by!r} is not in the catalog")
         for hist in self.recording.latency_histograms:
             for source in hist.sources:
-                if self.metric(source).type != "histogram":
-                    raise ValueError(f"latency histogram {hist.name}: {source} is not a histogram")
+                if source not in names or self.metric(source).type != "histogram":
+                    raise ValueError(f"latency histogram {hist.name}: {source} is not a histogram of the catalog")
+        for slo in self.slos.slos:
+            if slo.ratio:
+                needed = [(slo.ratio.metric, "counter")]
+            else:
+                needed = [(name, "histogram") for name in slo.latency.histograms]
+            for name, kind in needed:
+                if name not in names or self.metric(name).type != kind:
+                    raise ValueError(f"SLO {slo.name}: {name} is not a {kind} of the catalog")
+        slo_alerts = {slo.alert for slo in self.slos.slos}
+        clashes = slo_alerts & {rule.alert for rule in self.alert_rules()}
+        if clashes:
+            raise ValueError(f"SLO alert names {sorted(clashes)} are also used in alerts.yaml; rename one")
         return self
 
     # ------------------------------------------------------------------ lookups
@@ -148,6 +327,15 @@ class Catalog(_Strict):
     def labels_of(self, metric: Metric) -> tuple[str, ...]:
         base = metric.labels if metric.labels is not None else self.layers[metric.layer].default_labels
         return (*base, *metric.extra_labels)
+
+    def alert_rules(self) -> list[AlertRule]:
+        return [rule for family in self.alerts.families for rule in family.alerts]
+
+    def family_of(self, alert: str) -> AlertFamily:
+        for family in self.alerts.families:
+            if any(rule.alert == alert for rule in family.alerts):
+                return family
+        raise KeyError(f"{alert!r} is not an alert of the catalog")
 
     def buckets_of(self, metric: Metric) -> tuple[float, ...]:
         if metric.buckets is None:
@@ -181,6 +369,10 @@ class Catalog(_Strict):
     def recorded_names(self) -> set[str]:
         return {rule.record for group in self.recording_groups() for rule in group.rules}
 
+    def generated_names(self, slo_period: str) -> set[str]:
+        """Series the rule generators record besides the catalog's rules: inventory, XID classes, SLOs."""
+        return {ENGINE_GPU_INFO, XID_CLASS_INFO, *self.slos.recorded_names(slo_period)}
+
     def _latency_group(self, host: str) -> RuleGroup:
         by_instance = f"{host}, instance, model_name"
         rules: list[RecordingRule] = []
@@ -212,21 +404,33 @@ class Catalog(_Strict):
         return RuleGroup(name="llmobs.vllm.latency", rules=tuple(rules))
 
 
-def _read(name: str) -> object:
+def _read(name: str) -> Any:
     return yaml.safe_load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+
+
+def raw() -> dict[str, Any]:
+    """The packaged catalog data as one mapping, before validation (tests derive bad variants from it)."""
+    return {
+        **_read("metrics.yaml"),
+        "recording": _read("recording_rules.yaml"),
+        "gpu_models": _read("gpus.yaml"),
+        "alerts": _read("alerts.yaml"),
+        "xids": _read("xids.yaml"),
+        "slos": _read("slos.yaml"),
+    }
+
+
+def validate(data: dict[str, Any], source: str = "src/llmobs/catalog") -> Catalog:
+    """Validate catalog data; raises ConfigError naming the bad field."""
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as error:
+        raise from_validation_error(error, source=source) from None
+    except ValueError as error:  # pragma: no cover - raised by validators outside pydantic
+        raise ConfigError("catalog", str(error), "fix the catalog entry", source) from None
 
 
 @functools.cache
 def load() -> Catalog:
     """Load and validate the packaged catalog; raises ConfigError naming the bad field."""
-    metrics = _read("metrics.yaml")
-    try:
-        return Catalog.model_validate({
-            **metrics,  # type: ignore[dict-item]
-            "recording": _read("recording_rules.yaml"),
-            "gpu_models": _read("gpus.yaml"),
-        })
-    except ValidationError as error:
-        raise from_validation_error(error, source="src/llmobs/catalog") from None
-    except ValueError as error:  # pragma: no cover - raised by validators outside pydantic
-        raise ConfigError("catalog", str(error), "fix the catalog entry") from None
+    return validate(raw())

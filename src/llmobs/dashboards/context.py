@@ -3,12 +3,16 @@ dashboards share (`host`, `gpu`, `model_name`, `instance`), and the series a que
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
+from llmobs import rules
 from llmobs.catalog import Catalog
 from llmobs.dashboards import panels
 from llmobs.dashboards.lint import TARGET_LABELS, KnownSeries
 from llmobs.errors import ConfigError
+from llmobs.rules import alerts
 from llmobs.settings import Settings
 
 # Dashboard uids, shared by the links between dashboards.
@@ -23,7 +27,6 @@ EFFICIENCY_UID = "llmobs-efficiency"
 class Context:
     settings: Settings
     catalog: Catalog
-    slo_series: frozenset[str]
 
     @property
     def host(self) -> str:
@@ -57,12 +60,56 @@ class Context:
     def gpu_by(self) -> str:
         return f"{self.host}, gpu"
 
+    @property
+    def jobs(self) -> Any:
+        return self.settings.jobs
+
+    @property
+    def filesystems(self) -> str:
+        """The node_exporter matchers of the watched model and data volumes, as the disk alerts use them."""
+        return alerts.template_context(self.settings)["filesystems"]
+
+    # ------------------------------------------------------------------ alert thresholds
+    @functools.cached_property
+    def _alert_lines(self) -> dict[str, list[dict[str, Any]]]:
+        return rules.panel_thresholds(self.settings)
+
+    def alert_steps(self, series: str) -> panels.Steps:
+        """The colours of a panel of `series`: where its alerts fire, from the same settings."""
+        lines = self._alert_lines.get(series)
+        if not lines:
+            raise ValueError(f"no alert declares a threshold on {series} (alerts.yaml `threshold`)")
+        value = {line["severity"]: line["value"] for line in lines}
+        if lines[0]["direction"] == "above":
+            return panels.Steps.rising(value.get("warning"), value.get("critical"))
+        return panels.Steps.falling(value.get("warning"), value.get("critical"))
+
+    def alert_note(self, series: str, lead: str = "Dashed lines") -> str:
+        """The sentence that says which alert each threshold (line or colour) is."""
+        lines = sorted(self._alert_lines[series], key=lambda line: line["severity"] != "warning")
+        return f" {lead}: where " + "; ".join(
+            f"{line['alert']} ({line['severity']}) fires, {line['direction']} {line['value']:g} ({line['setting']})"
+            for line in lines) + "."
+
     def quantile(self, value: float) -> str:
         """The `quantile` label value of the latency recording rules, which must exist."""
         if value not in self.catalog.recording.quantiles:
             raise ConfigError("recording_rules.quantiles", f"the dashboards need quantile {value}",
                               f"add {value} to quantiles in src/llmobs/catalog/recording_rules.yaml")
         return str(value)
+
+    def requirement(self, *metrics: str) -> str:
+        """The sentence a panel's description carries when its metrics exist only on some systems."""
+        notes = []
+        for name in metrics:
+            metric = self.catalog.metric(name)
+            if metric.dcgm and metric.dcgm.profiling:
+                notes.append("a DCGM profiling field: it needs dcgm-exporter with SYS_ADMIN and a data-centre GPU")
+            if metric.optional:
+                notes.append(f"{name} exists {metric.optional}")
+        if not notes:
+            raise ValueError(f"{metrics} are not optional: the panel must not say it may be empty")
+        return f" Optional source ({'; '.join(dict.fromkeys(notes))}): the panel is empty without it."
 
     # ------------------------------------------------------------------ variables
     def host_variable(self, metric: str) -> object:
@@ -101,7 +148,8 @@ class Context:
 
     # ------------------------------------------------------------------ known series
     def known_series(self) -> KnownSeries:
-        """Catalog metrics (with the labels they carry plus the target labels) and every recorded name."""
+        """Catalog metrics (with the labels they carry plus the target labels), the catalog's recording
+        rules and the series the rule generators add (inventory and XID info series, SLO rules)."""
         labels: dict[str, frozenset[str]] = {}
         target = TARGET_LABELS | {self.host}
         for metric in self.catalog.metrics:
@@ -111,5 +159,6 @@ class Context:
                 labels[f"{metric.name}_sum"] = labels[f"{metric.name}_count"] = own
             else:
                 labels[metric.name] = own
-        names = frozenset(labels) | self.catalog.recorded_names() | self.slo_series
+        generated = self.catalog.generated_names(self.settings.slo.period)
+        names = frozenset(labels) | self.catalog.recorded_names() | generated
         return KnownSeries(names=names, labels=labels)

@@ -24,7 +24,7 @@ BUILTIN_VARIABLES = {
     "__interval_ms": "300000", "__range_s": "300", "__range_ms": "300000",
 }
 # $name, ${name}, ${name:format} and the deprecated [[name]].
-_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
+VARIABLE_PATTERN = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
 _LABEL_VALUES = re.compile(r"^\s*label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\s*\)\s*$", re.S)
 # Labels every scraped series carries besides its own: the target labels.
 TARGET_LABELS = frozenset({"instance", "job"})
@@ -52,7 +52,7 @@ class Query:
 
 
 def _variables_in(text: str) -> list[str]:
-    return [next(group for group in match.groups() if group) for match in _VARIABLE.finditer(text)]
+    return [next(group for group in match.groups() if group) for match in VARIABLE_PATTERN.finditer(text)]
 
 
 def substitute_variables(expr: str, variable_types: dict[str, str]) -> str:
@@ -65,7 +65,7 @@ def substitute_variables(expr: str, variable_types: dict[str, str]) -> str:
             return BUILTIN_VARIABLES[name]
         return "5m" if variable_types.get(name) == "interval" else "1"
 
-    return _VARIABLE.sub(stand_in, expr)
+    return VARIABLE_PATTERN.sub(stand_in, expr)
 
 
 def selectors(expr: str) -> list[tuple[str | None, set[str]]]:

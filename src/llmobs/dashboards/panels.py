@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from grafana_foundation_sdk.builders import bargauge, heatmap, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import heatmap, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common, units
 from grafana_foundation_sdk.models import dashboard as model
@@ -32,8 +32,8 @@ TOKENS = "count:tok"
 TOKENS_PER_SECOND = "count:tok/s"
 TOKENS_PER_JOULE = "count:tok/J"
 PER_SECOND = "count:/s"
-# Graphs that draw a threshold line for values of this sign.
-GOOD, WARN, BAD, INFO = "green", "orange", "red", "blue"
+# Threshold colours.
+GOOD, WARN, BAD = "green", "orange", "red"
 
 
 @dataclass(frozen=True)
@@ -76,19 +76,19 @@ NEUTRAL = Steps(GOOD)
 
 @dataclass(frozen=True)
 class Link:
-    """A data link from a series to another dashboard, carrying the series' labels as its variables."""
+    """A data link from a series (or a table row) to another dashboard, its labels becoming variables."""
 
     title: str
     uid: str
     variables: dict[str, str] = field(default_factory=dict)
 
-    def url(self) -> str:
-        params = [f"var-{name}=${{__field.labels.{label}}}" for name, label in self.variables.items()]
+    def build(self, table: bool = False) -> dash.DashboardLink:
+        # Graphs expose a series' labels as __field.labels; tables expose the row's cells as __data.fields.
+        source = "__data.fields" if table else "__field.labels"
+        params = [f"var-{name}=${{{source}.{label}}}" for name, label in self.variables.items()]
         params += ["${datasource:queryparam}", "${__url_time_range}"]
-        return f"/d/{self.uid}/?" + "&".join(params)
-
-    def build(self) -> dash.DashboardLink:
-        return dash.DashboardLink(self.title).url(self.url())
+        title = self.title.replace("__field.labels", source)
+        return dash.DashboardLink(title).url(f"/d/{self.uid}/?" + "&".join(params))
 
 
 def _targets(builder: Any, targets: Sequence[Target]) -> Any:
@@ -107,6 +107,7 @@ def _targets(builder: Any, targets: Sequence[Target]) -> Any:
 def _common(builder: Any, title: str, description: str, unit: str, targets: Sequence[Target],
             thresholds: Steps, links: Sequence[Link], width: int, height: int,
             min_value: float | None, max_value: float | None, decimals: float | None) -> Any:
+    is_table = isinstance(builder, table.Panel)
     if len(targets) > len(string.ascii_uppercase):
         raise ValueError(f"panel {title!r}: at most {len(string.ascii_uppercase)} queries")
     builder = (
@@ -114,7 +115,7 @@ def _common(builder: Any, title: str, description: str, unit: str, targets: Sequ
         .thresholds(thresholds.build()).span(width).height(height)
     )
     if links:
-        builder = builder.data_links([link.build() for link in links])
+        builder = builder.data_links([link.build(table=is_table) for link in links])
     if min_value is not None:
         builder = builder.min(min_value)
     if max_value is not None:
@@ -171,20 +172,6 @@ def stat_panel(
     return (
         builder.color_mode(common.BigValueColorMode.VALUE).graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(common_builders.ReduceDataOptions().calcs([reducer]).values(False))
-    )
-
-
-def bar_gauge_panel(
-    title: str, description: str, unit: str, targets: Sequence[Target], *,
-    thresholds: Steps = NEUTRAL, links: Sequence[Link] = (), width: int = 8, height: int = 8,
-    min_value: float | None = None, max_value: float | None = None, decimals: float | None = None,
-) -> bargauge.Panel:
-    """One horizontal bar per series, coloured by its thresholds: good for 'which one is fullest'."""
-    builder = _common(bargauge.Panel(), title, description, unit, targets, thresholds, links, width, height,
-                      min_value, max_value, decimals)
-    return (
-        builder.display_mode(common.BarGaugeDisplayMode.GRADIENT).orientation(common.VizOrientation.HORIZONTAL)
-        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
 
 
@@ -287,7 +274,24 @@ class Board:
         return self._next_id - 1
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self._builder.build(), cls=JSONEncoder))
+        dashboard = json.loads(json.dumps(self._builder.build(), cls=JSONEncoder))
+        _layout(dashboard["panels"])
+        return dashboard
+
+
+def _layout(panels: list[dict[str, Any]]) -> None:
+    """Left to right, wrapping before a panel that would overflow the 24-column grid; rows start a line."""
+    x = y = line_height = 0
+    for panel in panels:
+        pos = panel["gridPos"]
+        if panel["type"] == "row" or x + pos["w"] > 24:
+            x, y, line_height = 0, y + line_height, 0
+        pos["x"], pos["y"] = x, y
+        if panel["type"] == "row":
+            y += pos["h"]
+            continue
+        x += pos["w"]
+        line_height = max(line_height, pos["h"])
 
 
 def datasource_variable() -> dash.DatasourceVariable:
@@ -314,12 +318,3 @@ def query_variable(name: str, label: str, query: str, description: str, *, inclu
 
 def constant_variable(name: str, value: str, description: str) -> dash.ConstantVariable:
     return dash.ConstantVariable(name).value(value).description(description)
-
-
-def custom_variable(name: str, label: str, values: Sequence[str], description: str) -> dash.CustomVariable:
-    return (
-        dash.CustomVariable(name).label(label).description(description).values(",".join(values))
-        .multi(True).include_all(True).all_value(".*")
-        .current(model.VariableOption(selected=True, text="All", value="$__all"))
-    )
-

@@ -1,0 +1,3 @@
+from llmobs.cli import app
+
+app(prog_name="llmobs")

@@ -1,0 +1,72 @@
+"""Probe dashboards against a live Prometheus: which panels would show "No data" right now?
+
+Each query is sent as Grafana would send it with every variable at "All" (its `allValue`), constants at
+their value and $__rate_interval at four scrape intervals, as an instant query.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from llmobs.dashboards.lint import VARIABLE_PATTERN, dashboard_queries
+
+# What Grafana sends for its built-ins on a one-hour dashboard with a 15 s scrape interval.
+LIVE_BUILTINS = {
+    "__rate_interval": "1m", "__interval": "15s", "__range": "1h",
+    "__interval_ms": "15000", "__range_s": "3600", "__range_ms": "3600000",
+}
+
+
+@dataclass(frozen=True)
+class LiveQuery:
+    dashboard: str
+    panel: str
+    ref: str
+    expr: str
+
+
+def variable_values(dashboard: dict[str, Any]) -> dict[str, str]:
+    """The value each variable takes: 'All' (allValue) for multi-value ones, the constant's value."""
+    values = {}
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("includeAll"):
+            values[variable["name"]] = variable.get("allValue") or ".*"
+        elif variable.get("type") == "constant":
+            values[variable["name"]] = str(variable.get("query", ""))
+    return values
+
+
+def live_queries(dashboard: dict[str, Any]) -> Iterator[LiveQuery]:
+    values = {**variable_values(dashboard), **LIVE_BUILTINS}
+
+    def substitute(match: Any) -> str:
+        name = next(group for group in match.groups() if group)
+        if name not in values:
+            raise KeyError(f"no live value for variable ${name}")
+        return values[name]
+
+    for _panel, query in dashboard_queries(dashboard):
+        yield LiveQuery(query.dashboard, query.panel, query.ref, VARIABLE_PATTERN.sub(substitute, query.expr))
+
+
+def instant_query(prometheus_url: str, expr: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The result vector of an instant query; raises on an HTTP or query error."""
+    url = prometheus_url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        body = json.load(response)
+    if body.get("status") != "success":
+        raise RuntimeError(f"query failed: {body.get('error')}: {expr}")
+    result = body["data"]["result"]
+    # A scalar result (e.g. from vector arithmetic on literals) is data too.
+    return result if isinstance(result, list) else [result]
+
+
+def empty_queries(prometheus_url: str, dashboards: list[dict[str, Any]]) -> list[LiveQuery]:
+    """Every query of these dashboards that returns no series now."""
+    return [query for dashboard in dashboards for query in live_queries(dashboard)
+            if not instant_query(prometheus_url, query.expr)]

@@ -1,0 +1,275 @@
+"""What the Ansible roles deploy, computed from inventory data: the roles' filter plugins call these.
+
+Each function takes plain data the way an inventory holds it (the site's `llmobs_settings`, the hosts
+of the GPU and monitoring groups, role options), calls the generators of the package (rules, scrape
+configuration, Alertmanager configuration, DCGM counters, dashboards) and returns the files to put in
+place as {path relative to the service's config directory: text}. Bad input raises a ConfigError naming
+the inventory variable, before any file is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmobs import alertmanager, images, rules, scrape
+from llmobs.dashboards import dashboard_artifacts
+from llmobs.dashboards.provisioning import Provisioning
+from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
+from llmobs.settings import Settings, load_settings
+
+# Filters the roles use: `{{ x | llmobs_<name>(...) }}` calls <name>(x, ...).
+FILTERS = ("settings_validate", "image_pin", "compose_override", "prometheus_files", "alertmanager_check",
+           "alertmanager_files", "grafana_files")
+
+# The compose service of each job on a monitoring host's docker network, and the port it listens on
+# inside its container: the host's own Prometheus reaches its neighbours by these names.
+LOCAL_SERVICES = {
+    "prometheus": ("localhost", 9090),
+    "alertmanager": ("alertmanager", 9093),
+    "grafana": ("grafana", 3000),
+    "node": ("node-exporter", 9100),
+    "dcgm": ("dcgm-exporter", 9400),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Endpoint(_Strict):
+    """One entry of a host's `vllm_endpoints`."""
+
+    model: str = Field(min_length=1)
+    port: int = Field(8000, ge=1, le=65535)
+    gpus: tuple[int, ...] = Field(min_length=1)
+    address: str | None = None
+
+
+class InventoryHost(_Strict):
+    """What the prometheus role reads from one host of the inventory."""
+
+    name: str = Field(min_length=1)
+    address: str = Field(min_length=1, description="llmobs_scrape_address, else ansible_host, else the name")
+    gpu: bool = Field(description="in the GPU group: runs dcgm-exporter and the vLLM endpoints")
+    monitoring: bool = Field(description="in the monitoring group: runs Prometheus, Alertmanager, Grafana")
+    grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
+    labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
+    vllm_endpoints: tuple[Endpoint, ...] = ()
+    ports: dict[str, int | None] = Field(default_factory=dict, description="<role>_port per job")
+    addresses: dict[str, str | None] = Field(default_factory=dict, description="<role>_scrape_address per job")
+
+
+# InventoryHost fields -> the host variable they come from, for error messages.
+_HOST_VARIABLES = {
+    "address": "llmobs_scrape_address", "labels": "llmobs_host_labels",
+    "ports.node": "node_exporter_port", "ports.dcgm": "dcgm_exporter_port", "ports.prometheus": "prometheus_port",
+    "ports.alertmanager": "alertmanager_port", "ports.grafana": "grafana_port",
+    "addresses.node": "node_exporter_scrape_address", "addresses.dcgm": "dcgm_exporter_scrape_address",
+}
+
+
+def _host_variable(field: str) -> str:
+    for prefix, variable in _HOST_VARIABLES.items():
+        if field == prefix or field.startswith(f"{prefix}."):
+            return variable + field[len(prefix):]
+    return field
+
+
+def _validated_hosts(hosts: list[Any]) -> list[InventoryHost]:
+    parsed, errors = [], []
+    for index, host in enumerate(hosts):
+        name = host.get("name", f"hosts[{index}]") if isinstance(host, dict) else f"hosts[{index}]"
+        try:
+            parsed.append(InventoryHost.model_validate(host))
+        except ValidationError as error:
+            errors += [ConfigError(f"{name}: {_host_variable(item.field)}", item.problem, item.fix)
+                       for item in from_validation_error(error).errors]
+    if errors:
+        raise ConfigErrors(errors)
+    return parsed
+
+
+def settings_validate(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The site's settings (`llmobs_settings`) merged over the defaults; raises naming the bad field."""
+    try:
+        return load_settings(overrides).model_dump(mode="json", by_alias=True)
+    except ConfigError as error:
+        raise _prefixed(error, "llmobs_settings") from None
+
+
+def _prefixed(error: ConfigError, variable: str) -> ConfigError:
+    errors = error.errors if isinstance(error, ConfigErrors) else [error]
+    renamed = [ConfigError(f"{variable}.{e.field}", e.problem, e.fix) for e in errors]
+    return ConfigErrors(renamed) if len(renamed) > 1 else renamed[0]
+
+
+def image_pin(definition: str, variable: str) -> str:
+    """The upstream image a compose service file pins for `variable` (`${VARIABLE:-image}`)."""
+    pinned = images.pins(Path(definition).parent)
+    if variable not in pinned:
+        raise ConfigError(variable, f"{definition} does not pin it", "add `image: ${" + variable + ":-<image>}`")
+    return pinned[variable]
+
+
+class _Reset:
+    """Compose's `!reset` tag: removes what the service definition sets at that key."""
+
+
+class _OverrideDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+_OverrideDumper.add_representer(_Reset, lambda dumper, _: dumper.represent_scalar("!reset", "null"))
+
+
+def compose_override(override: dict[str, Any], resets: list[str] | None = None) -> str:
+    """A Compose override file: `override` merged over the service definition by Compose, and each dotted
+    key of `resets` (e.g. `services.dcgm-exporter.deploy`) removed from it with `!reset`."""
+    document = yaml.safe_load(yaml.safe_dump(override or {}, sort_keys=False))
+    for path in resets or []:
+        *parents, key = path.split(".")
+        node = document
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[key] = _Reset()
+    header = "# Written by the llmobs Ansible roles: what differs on this host from the kit's service file.\n"
+    return header + yaml.dump(document, Dumper=_OverrideDumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+def _settings_with_endpoints(overrides: dict[str, Any] | None, hosts: list[InventoryHost]) -> Settings:
+    """The site settings with `vllm_endpoints` taken from the hosts (each scraped at its host's address
+    unless the endpoint names another)."""
+    endpoints = [
+        {"host": host.name, "model": e.model, "port": e.port, "gpus": list(e.gpus),
+         "address": e.address or host.address}
+        for host in hosts if host.gpu for e in host.vllm_endpoints
+    ]
+    try:
+        return load_settings({**(overrides or {}), "vllm_endpoints": endpoints})
+    except ConfigError as error:
+        raise _prefixed(error, "llmobs_settings (with every GPU host's vllm_endpoints)") from None
+
+
+def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """scrape.Host entries and Alertmanager addresses as seen from the Prometheus on host `me`."""
+    scrape_hosts, alertmanagers = [], []
+    for host in hosts:
+        jobs = ["node"] + (["dcgm"] if host.gpu else [])
+        if host.monitoring:
+            jobs += ["prometheus", "alertmanager"] + (["grafana"] if host.grafana else [])
+        exporters = {}
+        for job in jobs:
+            if host.name == me:  # same host: the service's name on the kit's docker network
+                address, port = LOCAL_SERVICES[job]
+            else:
+                address, port = host.addresses.get(job) or host.address, host.ports.get(job)
+            exporters[job] = {"address": address, "port": port}
+        scrape_hosts.append({"name": host.name, "address": host.address, "exporters": exporters,
+                             "labels": host.labels})
+        if host.monitoring:
+            am = exporters["alertmanager"]
+            alertmanagers.append(f"{am['address']}:{am['port'] or scrape.EXPORTER_PORTS['alertmanager']}")
+    return scrape_hosts, alertmanagers
+
+
+def _with_replica(remote_write: Any, replica: dict[str, str]) -> Any:
+    """A remote_write entry that adds the replica label to what it sends (deduplication of an HA pair in
+    Mimir, Thanos or VictoriaMetrics), while alerts leave without it so Alertmanager deduplicates them."""
+    if not replica or not isinstance(remote_write, dict):
+        return remote_write
+    added = [{"action": "replace", "target_label": label, "replacement": value} for label, value in replica.items()]
+    return {**remote_write, "write_relabel_configs": added + list(remote_write.get("write_relabel_configs") or [])}
+
+
+# Fields of scrape.ScrapeOptions -> the prometheus role's variable that sets them.
+_OPTION_VARIABLES = {"remote_write": "prometheus_remote_write", "external_labels": "prometheus_external_labels"}
+
+
+def _option_error(error: ConfigError) -> ConfigError:
+    errors = error.errors if isinstance(error, ConfigErrors) else [error]
+    renamed = []
+    for item in errors:
+        field = item.field.removeprefix("prometheus.")
+        head = field.split(".")[0].split("[")[0]
+        variable = _OPTION_VARIABLES.get(head)
+        field = f"{variable}{field[len(head):]}" if variable else f"prometheus_scrape_options.{field}"
+        renamed.append(ConfigError(field, item.problem, item.fix))
+    return ConfigErrors(renamed) if len(renamed) > 1 else renamed[0]
+
+
+def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
+                     options: dict[str, Any] | None = None) -> dict[str, str]:
+    """prometheus.yml, targets/<job>.yml and rules/*.yml for the Prometheus on host `me`.
+
+    `hosts` lists every GPU and monitoring host (InventoryHost). `options`: `scrape` (scrape.ScrapeOptions
+    intervals), `external_labels`, `remote_write`, and `replica` ({label: value}, HA pairs only).
+    """
+    parsed = _validated_hosts(hosts)
+    if me not in {host.name for host in parsed if host.monitoring}:
+        raise ConfigError("prometheus host", f"{me} is not in the monitoring group", "run the role on monitoring hosts")
+    full = _settings_with_endpoints(settings, parsed)
+    scrape_hosts, alertmanagers = _scrape_hosts(parsed, me)
+    opts = options or {}
+    replica = opts.get("replica") or {}
+    scrape_options = {
+        **(opts.get("scrape") or {}),
+        "external_labels": opts.get("external_labels") or {},
+        "remote_write": [_with_replica(entry, replica) for entry in opts.get("remote_write") or []],
+        "alertmanagers": alertmanagers,
+    }
+    try:
+        scrape.parse_options(scrape_options)
+    except ConfigError as error:
+        raise _option_error(error) from None
+    files = scrape.render(scrape_hosts, full, scrape_options, source="the Ansible inventory")
+    files.update({f"rules/{name}": text for name, text in rules.render_rule_files(full).items()})
+    return files
+
+
+def _alertmanager_error(error: ConfigError) -> ConfigError:
+    errors = error.errors if isinstance(error, ConfigErrors) else [error]
+    renamed = []
+    for item in errors:
+        fix = item.fix
+        if item.field.endswith("_secret") and "is not set" in item.problem:
+            variable = item.problem.split("variable ", 1)[1].split(" ", 1)[0]
+            fix = f"add {variable} to alertmanager_secrets, its value kept in Ansible Vault"
+        renamed.append(ConfigError(f"llmobs_settings.{item.field}", item.problem, fix))
+    return ConfigErrors(renamed) if len(renamed) > 1 else renamed[0]
+
+
+def alertmanager_files(settings: dict[str, Any] | None, secrets: dict[str, str] | None = None) -> dict[str, str]:
+    """alertmanager.yml (holding the receivers' secrets, from `secrets`: variable -> value) and
+    templates/*.tmpl, relative to the Alertmanager config directory."""
+    try:
+        validated = load_settings(settings)
+        files = {"alertmanager.yml": alertmanager.render_config(validated, secrets or {})}
+    except ConfigError as error:
+        raise _alertmanager_error(error) from None
+    files.update({f"templates/{name}": text for name, text in alertmanager.render_templates(validated).items()})
+    return files
+
+
+def alertmanager_check(settings: dict[str, Any] | None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
+    """What alertmanager_files would configure, without any secret value: safe to show in a log."""
+    alertmanager_files(settings, secrets)
+    validated = load_settings(settings)
+    receivers = validated.alertmanager.receivers
+    return {"receivers": {name: [integration.kind for integration in integrations]
+                          for name, integrations in receivers.items()},
+            "default_receiver": validated.alertmanager.default_receiver,
+            "secrets_given": sorted(secrets or {})}
+
+
+def grafana_files(settings: dict[str, Any] | None, provisioning: dict[str, Any] | None = None) -> dict[str, str]:
+    """Dashboards and provisioning, relative to the Grafana config directory (dashboards/, provisioning/)."""
+    try:
+        files = dashboard_artifacts(load_settings(settings), Provisioning.from_mapping(provisioning))
+    except ConfigError as error:
+        raise _prefixed(error, "grafana") from None
+    return {path.removeprefix("grafana/"): text for path, text in files.items()}

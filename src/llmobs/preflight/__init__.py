@@ -1,0 +1,10 @@
+"""GPU host preflight: parse the NVIDIA stack's tool output and judge whether a host is ready.
+
+`plan()` validates the role's variables, `judge()` turns a probe of a host into verdicts; the Ansible
+filters in ansible/filter_plugins/llmobs_hostprep.py are thin wrappers around both.
+"""
+
+from llmobs.preflight.checks import CHECKS, Probe, judge, plan, validate_settings
+from llmobs.preflight.parsers import QUERY_FIELDS, QUERY_FORMAT
+
+__all__ = ["CHECKS", "QUERY_FIELDS", "QUERY_FORMAT", "Probe", "judge", "plan", "validate_settings"]

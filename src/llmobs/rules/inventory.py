@@ -1,0 +1,31 @@
+"""Info series the alerts and efficiency rules join on: the engine-to-GPU map and the XID classes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from llmobs.catalog import ENGINE_GPU_INFO, XID_CLASS_INFO, Catalog
+from llmobs.settings import VllmEndpoint
+
+
+def engine_gpu_group(endpoints: Iterable[VllmEndpoint], host_label: str) -> dict[str, Any]:
+    """`llmobs:engine_gpu:info{host, instance, model_name, gpu} 1` per GPU of each declared vLLM endpoint."""
+    rules = [
+        {"record": ENGINE_GPU_INFO, "expr": "vector(1)",
+         "labels": {host_label: e.host, "instance": e.instance, "model_name": e.model, "gpu": str(gpu)}}
+        for e in endpoints for gpu in e.gpus
+    ]
+    return {"name": "llmobs.inventory", "rules": rules}
+
+
+def xid_class_group(catalog: Catalog) -> dict[str, Any]:
+    """`llmobs:xid_class:info{xid, xid_class, xid_name, xid_action} 1` per XID code of the catalog."""
+    xids = catalog.xids
+    rules = [
+        {"record": XID_CLASS_INFO, "expr": "vector(1)",
+         "labels": {"xid": str(code), "xid_class": xid.xid_class, "xid_name": xid.name,
+                    "xid_action": xids.actions[xid.action]}}
+        for code, xid in sorted(xids.codes.items())
+    ]
+    return {"name": "llmobs.xid-classes", "rules": rules}
