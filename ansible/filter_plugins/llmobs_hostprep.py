@@ -48,7 +48,7 @@ def gpu_preflight_report(probe: dict[str, Any], preflight_plan: dict[str, Any], 
 
 def docker_daemon_json(current: str | None, nvidia_runtime: bool, runtime_path: str, nvidia_default: bool,
                        options: dict[str, Any], path: str) -> dict[str, Any]:
-    """daemon.json (content None when absent) with the docker_host role's keys merged in: {config, changed}."""
+    """daemon.json (content None when absent) with the docker_host role's keys merged in: {config, differs}."""
     try:
         wanted = dockerhost.wanted_config(bool(nvidia_runtime), str(runtime_path), bool(nvidia_default),
                                           _plain(options))

@@ -31,6 +31,10 @@ HEADER = """\
 
 
 def _line(name: str, kind: str, help_text: str) -> str:
+    # dcgm-exporter reads the file with Go's encoding/csv (three fields, `#` comments): a help text with
+    # a comma must be quoted, the quote first in its field.
+    if "," in help_text or '"' in help_text:
+        return f'{name}, {kind},"{help_text.replace(chr(34), chr(34) * 2)}"'
     return f"{name}, {kind}, {help_text}"
 
 

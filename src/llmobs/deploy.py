@@ -10,12 +10,12 @@ the inventory variable, before any file is written.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmobs import alertmanager, images, rules, scrape
+from llmobs import alertmanager, dcgm_csv, images, rules, scrape
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
@@ -23,7 +23,7 @@ from llmobs.settings import Settings, load_settings
 
 # Filters the roles use: `{{ x | llmobs_<name>(...) }}` calls <name>(x, ...).
 FILTERS = ("settings_validate", "image_pin", "compose_override", "prometheus_files", "alertmanager_check",
-           "alertmanager_files", "grafana_files")
+           "alertmanager_files", "grafana_files", "dcgm_files")
 
 # The compose service of each job on a monitoring host's docker network, and the port it listens on
 # inside its container: the host's own Prometheus reaches its neighbours by these names.
@@ -59,13 +59,15 @@ class InventoryHost(_Strict):
     grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
     labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
     vllm_endpoints: tuple[Endpoint, ...] = ()
+    exporters: tuple[Literal["node", "dcgm"], ...] | None = Field(
+        None, description="llmobs_exporters: the exporters it runs; unset: node, and dcgm on GPU hosts")
     ports: dict[str, int | None] = Field(default_factory=dict, description="<role>_port per job")
     addresses: dict[str, str | None] = Field(default_factory=dict, description="<role>_scrape_address per job")
 
 
 # InventoryHost fields -> the host variable they come from, for error messages.
 _HOST_VARIABLES = {
-    "address": "llmobs_scrape_address", "labels": "llmobs_host_labels",
+    "address": "llmobs_scrape_address", "labels": "llmobs_host_labels", "exporters": "llmobs_exporters",
     "ports.node": "node_exporter_port", "ports.dcgm": "dcgm_exporter_port", "ports.prometheus": "prometheus_port",
     "ports.alertmanager": "alertmanager_port", "ports.grafana": "grafana_port",
     "addresses.node": "node_exporter_scrape_address", "addresses.dcgm": "dcgm_exporter_scrape_address",
@@ -159,7 +161,7 @@ def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[dict[str, A
     """scrape.Host entries and Alertmanager addresses as seen from the Prometheus on host `me`."""
     scrape_hosts, alertmanagers = [], []
     for host in hosts:
-        jobs = ["node"] + (["dcgm"] if host.gpu else [])
+        jobs = list(host.exporters) if host.exporters is not None else ["node"] + (["dcgm"] if host.gpu else [])
         if host.monitoring:
             jobs += ["prometheus", "alertmanager"] + (["grafana"] if host.grafana else [])
         exporters = {}
@@ -273,3 +275,11 @@ def grafana_files(settings: dict[str, Any] | None, provisioning: dict[str, Any] 
     except ConfigError as error:
         raise _prefixed(error, "grafana") from None
     return {path.removeprefix("grafana/"): text for path, text in files.items()}
+
+
+def dcgm_files(settings: dict[str, Any] | None) -> dict[str, str]:
+    """counters.csv: dcgm-exporter's default fields and every field the kit's rules and dashboards read."""
+    try:
+        return {"counters.csv": dcgm_csv.render(load_settings(settings))}
+    except ConfigError as error:
+        raise _prefixed(error, "llmobs_settings") from None

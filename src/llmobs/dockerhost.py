@@ -56,4 +56,4 @@ def daemon_json_update(current: str | None, wanted: dict[str, Any], path: str = 
         if not isinstance(existing, dict):
             raise ConfigError(path, "holds JSON that is not an object", "make it a JSON object or remove it")
     merged = merge(existing, wanted)
-    return {"config": merged, "changed": merged != existing}
+    return {"config": merged, "differs": merged != existing}

@@ -52,6 +52,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
                                                       "docs/runbooks/*.md")),
     Artifact("grafana", "llmobs.dashboards:dashboard_artifacts", ("grafana/dashboards/*.json",
                                                                   "grafana/provisioning/*/*.yaml")),
+    Artifact("prometheus config (lab)", "llmobs.sim.topology:render_lab_prometheus",
+             ("prometheus/prometheus.yml", "prometheus/targets/*.yml")),
 )
 
 

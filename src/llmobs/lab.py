@@ -44,6 +44,14 @@ PUBLISHED = {
 }
 
 
+# Configuration directories: the variable that moves one, its default (relative to compose/), and where
+# the service's container sees it.
+CONFIG_DIRS = {
+    "prometheus": ("LLMOBS_PROMETHEUS_CONFIG_DIR", "../prometheus", "/etc/prometheus"),
+    "alertmanager": ("LLMOBS_ALERTMANAGER_CONFIG_DIR", "../alertmanager", "/etc/alertmanager"),
+}
+
+
 class LabError(RuntimeError):
     pass
 
@@ -147,6 +155,25 @@ class Lab:
             raise LabError(f"{host!r} is not a simulated host of the lab; use one of {', '.join(names)}")
         return f"http://{self.port(host, CONTROL_PORT)}"
 
+    def config_dir(self, service: str) -> Path:
+        """The host directory the service's configuration is mounted from."""
+        variable, default = CONFIG_DIRS[service]
+        value = self.environment().get(variable) or default
+        return Path(value) if Path(value).is_absolute() else (COMPOSE_DIR / value).resolve()
+
+    def container(self, service: str) -> str:
+        result = self.compose("ps", "--quiet", service)
+        if not result.stdout.strip():
+            raise LabError(f"{service} is not running in project {self.project}")
+        return result.stdout.split()[0]
+
+    def apply(self, service: str, files: dict[str, str]) -> str:
+        """Validate and apply configuration files of a running service (llmobs.reload)."""
+        from llmobs import reload
+
+        return reload.apply(service, self.config_dir(service), files, container=self.container(service),
+                            mount=CONFIG_DIRS[service][2], url=self.url(service))
+
     def topology(self) -> LabTopology:
         return load_topology(TOPOLOGY)
 
@@ -184,6 +211,23 @@ def down(project: ProjectOpt = DEFAULT_PROJECT,
          volumes: Annotated[bool, typer.Option("--volumes", help="also delete the data volumes")] = False) -> None:
     """Stop the lab; Prometheus' data, Alertmanager's silences and Grafana's state are kept."""
     Lab(project=project, profiles=("sim", "gpu")).down(volumes)
+
+
+@lab_app.command("reload")
+def reload_config(service: Annotated[str, typer.Argument(help="prometheus or alertmanager")],
+                  project: ProjectOpt = DEFAULT_PROJECT) -> None:
+    """Validate the lab's current configuration (after `llmobs generate`) inside the running service with its
+    own checker, then reload it; a rejected configuration leaves the service as it was."""
+    from llmobs.errors import ConfigError
+
+    lab = Lab(project=project)
+    try:
+        report = lab.apply(service, {})
+    except (ConfigError, LabError) as error:
+        console.print(f"[red]not reloaded:[/red] {error}")
+        raise typer.Exit(1) from None
+    console.print(report.strip())
+    console.print(f"{service} reloaded")
 
 
 @lab_app.command()

@@ -1,87 +1,34 @@
-"""A real Grafana (the pinned image) provisioned from grafana/: data sources healthy, every dashboard loaded,
-and a panel query answered through Grafana's own query API. Skipped, with the reason, without the image."""
+"""The lab's real Grafana (the pinned image), provisioned from the committed grafana/: data sources healthy,
+every dashboard loaded, and a panel query answered through Grafana's own query API. Without the image the
+`lab_grafana` fixture skips these with the reason."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
-import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from llmobs import images
 from llmobs.dashboards.live import live_queries
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "grafana/dashboards").glob("*.json"))
-pytestmark = [pytest.mark.docker, pytest.mark.grafana]
-
-
-def _image(variable: str) -> str:
-    """The image the lab uses: images.env (written by `llmobs setup`), else the compose file's pin."""
-    image = images.read_env().get(variable) or images.pins().get(variable)
-    if image is None:
-        pytest.fail(f"no compose service file pins ${{{variable}:-...}}")
-    return image
-
-
-def _docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+pytestmark = [pytest.mark.docker, pytest.mark.lab, pytest.mark.grafana]
 
 
 @pytest.fixture(scope="module")
-def grafana() -> Iterator[tuple[str, requests.Session]]:
-    """Grafana with the committed provisioning, next to a Prometheus and an Alertmanager that answer
-    on the names the data sources use."""
-    if shutil.which("docker") is None:
-        pytest.skip("docker is not installed (run `llmobs setup`)")
-    grafana_image = _image("GRAFANA_IMAGE")
-    if not images.present(grafana_image):
-        pytest.skip(f"the pinned Grafana image {grafana_image} is not present: no registry serves it here and"
-                    " no stand-in can be built (see docs: set GRAFANA_IMAGE or `docker load` it)")
-    name = f"llmobs-dash-{uuid.uuid4().hex[:8]}"
-    password = secrets.token_urlsafe(18)
-    _docker("network", "create", name)
-    try:
-        _docker("run", "-d", "--name", f"{name}-prometheus", "--network", name, "--network-alias", "prometheus",
-                _image("PROMETHEUS_IMAGE"))
-        _docker("run", "-d", "--name", f"{name}-alertmanager", "--network", name,
-                "--network-alias", "alertmanager", _image("ALERTMANAGER_IMAGE"))
-        _docker("run", "-d", "--name", f"{name}-grafana", "--network", name, "-p", "127.0.0.1::3000",
-                "-e", f"GF_SECURITY_ADMIN_PASSWORD={password}",
-                "-v", f"{REPO}/grafana/provisioning:/etc/grafana/provisioning:ro",
-                "-v", f"{REPO}/grafana/dashboards:/etc/grafana/dashboards:ro", grafana_image)
-        port = _docker("port", f"{name}-grafana", "3000/tcp").splitlines()[0].rsplit(":", 1)[1]
-        url = f"http://127.0.0.1:{port}"
-        session = requests.Session()
-        session.auth = ("admin", password)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if session.get(f"{url}/api/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("Grafana did not answer /api/health within 120 s:\n"
-                            + _docker("logs", "--tail", "50", f"{name}-grafana"))
-            time.sleep(1)
-        yield url, session
-    finally:
-        for suffix in ("grafana", "alertmanager", "prometheus"):
-            subprocess.run(["docker", "rm", "-f", f"{name}-{suffix}"], capture_output=True, check=False)
-        subprocess.run(["docker", "network", "rm", name], capture_output=True, check=False)
+def grafana(lab_grafana: tuple[str, str, str]) -> tuple[str, requests.Session]:
+    url, user, password = lab_grafana
+    session = requests.Session()
+    session.auth = (user, password)
+    return url, session
 
 
 def _eventually_ok(session: requests.Session, url: str) -> requests.Response:
-    """Prometheus and Alertmanager may still be starting: retry for up to a minute."""
+    """Grafana provisions at start and its data sources may still be connecting: retry for a minute."""
     deadline = time.monotonic() + 60
     while True:
         response = session.get(url, timeout=10)
@@ -106,8 +53,8 @@ def test_alertmanager_data_source_reaches_alertmanager(grafana: tuple[str, reque
 
 def test_every_dashboard_is_provisioned(grafana: tuple[str, requests.Session]) -> None:
     url, session = grafana
-    expected = {json.loads(path.read_text())["uid"]: json.loads(path.read_text()) for path in DASHBOARDS}
-    found = session.get(f"{url}/api/search", params={"type": "dash-db", "tag": "llmobs"}, timeout=10).json()
+    expected = {d["uid"]: d for d in (json.loads(path.read_text()) for path in DASHBOARDS)}
+    found = _eventually_ok(session, f"{url}/api/search?type=dash-db&tag=llmobs").json()
     assert {item["uid"] for item in found} == set(expected)
     for uid, dashboard in expected.items():
         loaded = session.get(f"{url}/api/dashboards/uid/{uid}", timeout=10)
@@ -118,15 +65,18 @@ def test_every_dashboard_is_provisioned(grafana: tuple[str, requests.Session]) -
         assert len(body["dashboard"]["panels"]) == len(dashboard["panels"])
 
 
-def test_grafana_answers_a_panel_query(grafana: tuple[str, requests.Session]) -> None:
-    """The datasource variable resolves to the provisioned Prometheus and a generated query runs."""
+def test_grafana_answers_panel_queries(grafana: tuple[str, requests.Session]) -> None:
+    """Queries of the fleet dashboard, sent through Grafana to the provisioned Prometheus, return frames."""
     url, session = grafana
     fleet: dict[str, Any] = json.loads((REPO / "grafana/dashboards/llmobs-fleet.json").read_text())
-    query = next(q for q in live_queries(fleet) if q.panel == "Firing alerts")
+    queries = [q for q in live_queries(fleet) if q.panel in ("Requests/s", "GPUs reporting", "Hosts")]
     response = session.post(f"{url}/api/ds/query", timeout=30, json={
         "from": "now-5m", "to": "now",
-        "queries": [{"refId": "A", "datasource": {"type": "prometheus", "uid": "prometheus"},
-                     "expr": query.expr, "instant": True}],
+        "queries": [{"refId": f"{q.panel}/{q.ref}", "datasource": {"type": "prometheus", "uid": "prometheus"},
+                     "expr": q.expr, "instant": True} for q in queries],
     })
     assert response.ok, response.text
-    assert response.json()["results"]["A"].get("status", 200) == 200
+    results = response.json()["results"]
+    for query in queries:
+        result = results[f"{query.panel}/{query.ref}"]
+        assert result.get("status", 200) == 200 and result.get("frames"), (query, result)

@@ -12,6 +12,7 @@ import yaml
 from conftest import REPO, run, write_tree
 
 from llmobs.rules import alert_list, render_rule_files, render_rule_tests
+from llmobs.rules.unittests import seconds
 from llmobs.settings import load_settings
 
 RULES = REPO / "prometheus" / "rules"
@@ -25,9 +26,12 @@ SITE = {
                    "kv_cache_usage_warning": 0.9, "queue_waiting_requests_warning": 20,
                    "engine_error_ratio_warning": 0.02, "engine_error_ratio_critical": 0.1,
                    "disk_mountpoints": ["/", "/srv/models"], "engine_stuck_window": "3m"},
-    "alerting": {"teams": {"gpu": "hw-oncall"}, "runbook_base_url": "https://git.example.com/ops/kit/-/blob/main/docs/runbooks"},
-    "slo": {"period": "28d", "models": {"meta-llama/Llama-3.1-70B-Instruct": {"ttft_seconds": 2.5, "ttft_objective": 0.95},
-                                        "qwen2.5-7b": {"availability_objective": 0.995, "inter_token_latency_seconds": 0.05}}},
+    "alerting": {"teams": {"gpu": "hw-oncall"},
+                 "runbook_base_url": "https://git.example.com/ops/kit/-/blob/main/docs/runbooks"},
+    "slo": {"period": "28d", "models": {
+        "meta-llama/Llama-3.1-70B-Instruct": {"ttft_seconds": 2.5, "ttft_objective": 0.95},
+        "qwen2.5-7b": {"availability_objective": 0.995, "inter_token_latency_seconds": 0.05},
+    }},
 }
 
 
@@ -98,27 +102,39 @@ def test_site_settings_pass_their_own_unit_tests(tmp_path: Path, promtool: str) 
     assert not failures, "\n".join(failures)
 
 
-# A broken rule must make the unit tests fail: (test file, text in alerts.yml, its replacement).
+# A broken rule must make the unit tests fail: (test file, alert, text in alerts.yml, its replacement).
 MUTATIONS = [
-    pytest.param("gpu.test.yml", 'llmobs:xid_class:info{xid_class="fatal"}',
+    pytest.param("gpu.test.yml", "GpuXidFatal", 'llmobs:xid_class:info{xid_class="fatal"}',
                  'llmobs:xid_class:info{xid_class="application"}', id="fatal-xid-misclassified"),
-    pytest.param("quiet.test.yml", "host_gpu:dcgm_power_usage:ratio_limit > 1.05",
+    pytest.param("quiet.test.yml", "GpuPowerAboveLimit", "host_gpu:dcgm_power_usage:ratio_limit > 1.05",
                  "host_gpu:dcgm_power_usage:ratio_limit > 0.9", id="power-judged-below-the-limit"),
-    pytest.param("gpu.test.yml", "unless on (host, UUID) DCGM_FI_DEV_GPU_TEMP\n",
+    pytest.param("gpu.test.yml", "GpuMissing", "unless on (host, UUID) DCGM_FI_DEV_GPU_TEMP\n",
                  "unless on (host) DCGM_FI_DEV_GPU_TEMP\n", id="missing-gpu-hidden-by-its-siblings"),
-    pytest.param("slo.test.yml", "> 14.4", "> 144", id="page-burn-factor"),
+    pytest.param("slo.test.yml", "VllmAvailabilityBudgetBurn", '{slo="availability"} / 0.001 > 6\n',
+                 '{slo="availability"} / 0.001 > 4\n', id="slow-burn-pages"),
 ]
 
 
-@pytest.mark.parametrize(("test_file", "original", "broken"), MUTATIONS)
-def test_unit_tests_catch_a_broken_rule(tmp_path: Path, promtool: str, test_file: str, original: str,
+@pytest.mark.parametrize(("test_file", "alert", "original", "broken"), MUTATIONS)
+def test_unit_tests_catch_a_broken_rule(tmp_path: Path, promtool: str, test_file: str, alert: str, original: str,
                                         broken: str) -> None:
+    # Only the tests of that alert, up to 30 minutes: enough to see them fail, and quick.
+    document = yaml.safe_load((TESTS / test_file).read_text())
+    for test in document["tests"]:
+        test["alert_rule_test"] = [case for case in test.get("alert_rule_test", [])
+                                   if case["alertname"] == alert and seconds(case["eval_time"]) <= 1800]
+        test.pop("promql_expr_test", None)
+    document["tests"] = [test for test in document["tests"] if test["alert_rule_test"]]
+    assert document["tests"], f"{test_file} has no test of {alert}"
+    tests = tmp_path / "tests"
+    write_tree(tests, {test_file: yaml.safe_dump(document)})
     rules = tmp_path / "rules"
     write_tree(rules, {p.name: p.read_text() for p in RULES.glob("*.yml")})
+    intact = run(promtool, "test", "rules", test_file, cwd=tests)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+
     alerts = rules / "alerts.yml"
     assert original in alerts.read_text(), f"the mutation no longer applies: {original!r}"
     alerts.write_text(alerts.read_text().replace(original, broken))
-    tests = tmp_path / "tests"
-    write_tree(tests, {test_file: (TESTS / test_file).read_text()})
     result = run(promtool, "test", "rules", test_file, cwd=tests)
     assert result.returncode != 0, f"{test_file} passed with a broken rule ({broken!r})"

@@ -40,6 +40,11 @@ def _id(lookup, name: str) -> int:
     return int(name) if name.isdigit() else lookup(name)[2]
 
 
+def _chown(path: str, uid: int, gid: int) -> None:
+    if os.geteuid() == 0:  # a user without root (a lab) keeps its own files, readable by the container
+        os.chown(path, uid, gid)
+
+
 def _make_dirs(directory: str, uid: int, gid: int) -> None:
     """mkdir -p, giving the directories it creates the files' owner and group."""
     missing = []
@@ -48,7 +53,7 @@ def _make_dirs(directory: str, uid: int, gid: int) -> None:
         directory = os.path.dirname(directory)
     for new in reversed(missing):
         os.mkdir(new, 0o755)
-        os.chown(new, uid, gid)
+        _chown(new, uid, gid)
 
 
 def main() -> None:
@@ -85,13 +90,14 @@ def main() -> None:
             with open(target, "rb") as handle:
                 before = handle.read()
             stat = os.stat(target)
-            same = before == data and (stat.st_mode & 0o7777, stat.st_uid, stat.st_gid) == (mode, uid, gid)
+            owned = (stat.st_uid, stat.st_gid) == (uid, gid) or os.geteuid() != 0
+            same = before == data and stat.st_mode & 0o7777 == mode and owned
         except FileNotFoundError:
             before, same = None, False
         if same:
             continue
         written.append(relative)
-        if not secret and before != data:
+        if module._diff and not secret and before != data:
             diffs.append({"before_header": target, "after_header": target,
                           "before": (before or b"").decode(errors="replace"), "after": data.decode(errors="replace")})
         if module.check_mode:
@@ -101,7 +107,7 @@ def main() -> None:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         os.chmod(temporary, mode)
-        os.chown(temporary, uid, gid)
+        _chown(temporary, uid, gid)
         os.replace(temporary, target)
 
     removed = []

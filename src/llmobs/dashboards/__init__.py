@@ -19,7 +19,7 @@ from llmobs.dashboards.lint import KnownSeries, lint_dashboard
 from llmobs.dashboards.panels import Board
 from llmobs.dashboards.provisioning import Provisioning, provisioning_files
 from llmobs.errors import ConfigErrors
-from llmobs.settings import Settings
+from llmobs.settings import Settings, as_settings
 
 DASHBOARD_DIR = "grafana/dashboards"
 # The dashboards in the order Grafana lists them; each module's build(ctx) returns a Board.
@@ -52,9 +52,16 @@ def build_boards(ctx: Context) -> list[Board]:
     return [build(ctx) for build in BUILDERS]
 
 
-def dashboard_artifacts(settings: Settings, provisioning: Provisioning | None = None) -> dict[str, str]:
-    """Every dashboard and provisioning file, keyed by its path relative to the repository root."""
-    ctx = context(settings)
+def dashboard_artifacts(settings: Settings | dict[str, Any] | None = None,
+                        provisioning: Provisioning | dict[str, Any] | None = None) -> dict[str, str]:
+    """Every dashboard and provisioning file, keyed by its path relative to the repository root.
+
+    `settings`: validated Settings, an override mapping (an inventory's) or None for the defaults;
+    `provisioning`: where Grafana finds Prometheus, Alertmanager and the dashboard files (a mapping is
+    validated, e.g. {"prometheus_url": "http://10.0.0.2:9090"})."""
+    ctx = context(as_settings(settings))
+    if not isinstance(provisioning, Provisioning):
+        provisioning = Provisioning.from_mapping(provisioning, source="provisioning")
     files = render(build_boards(ctx), ctx.known_series())
-    files.update(provisioning_files(provisioning or Provisioning()))
+    files.update(provisioning_files(provisioning))
     return dict(sorted(files.items()))

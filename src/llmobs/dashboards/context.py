@@ -84,6 +84,9 @@ class Context:
             return panels.Steps.rising(value.get("warning"), value.get("critical"))
         return panels.Steps.falling(value.get("warning"), value.get("critical"))
 
+    def alert_name(self, series: str) -> str:
+        return self._alert_lines[series][0]["alert"]
+
     def alert_note(self, series: str, lead: str = "Dashed lines") -> str:
         """The sentence that says which alert each threshold (line or colour) is."""
         lines = sorted(self._alert_lines[series], key=lambda line: line["severity"] != "warning")

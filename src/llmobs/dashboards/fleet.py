@@ -144,7 +144,7 @@ def build(ctx: Context) -> Board:
                          links=[ctx.model_link()]),
         timeseries_panel("Preemptions/s, busiest instance by model", "Requests preempted per second for lack"
                          " of KV cache on the busiest instance of each model. Good: zero. Dashed line: the"
-                         " preemption rate above which a full KV cache alerts (VllmKvCacheSaturated,"
+                         f" preemption rate above which a full KV cache alerts ({ctx.alert_name(kv_cache)},"
                          " thresholds.preemptions_per_second_warning).",
                          units.OpsPerSecond,
                          [Target(f"max by (model_name) (instance_model:vllm_preemptions:rate5m{{{model_sel}}})",

@@ -61,26 +61,26 @@ def _latency(ctx: Context, board: Board) -> None:
             for q in ctx.catalog.recording.quantiles
         ]
         field = SLO_TARGETS.get(hist.name)
-        target_note = ""
-        thresholds = Steps(GOOD)
+        good, thresholds = " Good: flat and low;", Steps(GOOD)
         if field:
             target = getattr(defaults, field)
             thresholds = Steps(GOOD, ((target, BAD),))
-            target_note = f" Dashed line: the SLO target {target:g} s (setting slo.defaults.{field})."
+            good = (f" Good: flat and under the SLO target {target:g} s (dashed, setting slo.defaults.{field};"
+                    " models may have their own, see the SLO dashboard);")
         old_names = (f" Reads the old name {', '.join(hist.sources[1:])} too, for older vLLM."
                      if len(hist.sources) > 1 else "")
         board.add(
             timeseries_panel(
                 f"{what.capitalize()}: percentiles",
                 f"P{', P'.join(f'{q * 100:g}' for q in ctx.catalog.recording.quantiles)} of the {what} per"
-                f" instance and model over 5 minutes ({hist.sources[0]}). Good: flat and under the target;"
-                f" a P99 far above P50 means a few requests wait much longer than the rest.{target_note}"
-                f"{old_names}",
+                f" instance and model over 5 minutes ({hist.sources[0]}).{good} a P99 far above P50 means a few"
+                f" requests wait much longer than the rest.{old_names}",
                 units.Seconds, percentiles, thresholds=thresholds, links=[ctx.gpu_link()], width=12),
             heatmap_panel(
                 f"{what.capitalize()}: distribution",
-                f"How many requests per second fall in each bucket of the {what} histogram: a band that"
-                f" moves up means the service is slowing down. Bucket boundaries are vLLM's own.{old_names}",
+                f"Observations per second in each bucket of the {what} histogram (vLLM's own boundaries),"
+                f" summed over the selected instances: a band that moves up means the service slows down."
+                f"{old_names}",
                 units.Seconds,
                 Target(f"sum by (le) ({ctx.engine(f'instance_model_le:{hist.name}_bucket:rate5m')})"), width=12),
         )
@@ -106,7 +106,8 @@ def build(ctx: Context) -> Board:
 
     board.row("Requests")
     board.add(
-        stat_panel("Engines up", f"Whether Prometheus could scrape each selected vLLM server ({vllm_up})."
+        stat_panel("Engines up", f"Whether Prometheus could scrape each selected vLLM server (up, job"
+                   f" {ctx.jobs.vllm})."
                    " Good: 1 everywhere; 0 means the server is down or unreachable.", units.Short,
                    [Target(vllm_up, "{{instance}}")],
                    thresholds=Steps(BAD, ((1, GOOD),)), width=6),
@@ -194,7 +195,8 @@ def build(ctx: Context) -> Board:
                          links=[ctx.gpu_link()]),
         timeseries_panel("Preemptions/s", "Requests preempted per second for lack of KV cache, per instance."
                          " Good: zero. Dashed line: the preemption rate above which a full KV cache alerts"
-                         " (VllmKvCacheSaturated, thresholds.preemptions_per_second_warning).", units.OpsPerSecond,
+                         f" ({ctx.alert_name(kv_cache)}, thresholds.preemptions_per_second_warning).",
+                         units.OpsPerSecond,
                          [Target(ctx.engine("instance_model:vllm_preemptions:rate5m"), ENGINE)],
                          thresholds=Steps.rising(t.preemptions_per_second_warning, None), min_value=0, width=8,
                          links=[ctx.gpu_link()]),

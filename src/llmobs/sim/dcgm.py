@@ -67,10 +67,10 @@ def read_counters(path: Path) -> list[CounterLine]:
         raise ConfigError("--collectors", f"cannot read {path}: {error.strerror}",
                           "point -f/--collectors (DCGM_EXPORTER_COLLECTORS) at the counters CSV") from None
     lines = []
-    rows = csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    for number, row in enumerate(rows, start=1):
-        if not row or all(not cell.strip() for cell in row):
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
             continue
+        row = next(csv.reader([raw]))
         cells = [cell.strip() for cell in row]
         if len(cells) != 3:
             raise ConfigError(f"{path}:{number}", f"malformed CSV record {cells}, expected 3 fields",
@@ -155,7 +155,8 @@ class GpuSim:
         noise = rng.gauss(0, 0.01)
         limit = m.power_limit_watts
         # Power under inference load sits below the limit; the limiter caps it at the limit.
-        target_power = m.idle_power_watts + busy * (0.3 + 0.62 * load.intensity) * (limit - m.idle_power_watts)
+        target_power = m.idle_power_watts + busy * (0.55 + 0.45 * math.sqrt(load.intensity)) * (
+            limit - m.idle_power_watts)
         target_power *= 1 + noise
         power_capped_share = max(0.0, min(0.2, (target_power / limit - 0.85) * 2)) if busy else 0.0
         bits = IDLE if busy < 0.05 else 0
@@ -184,7 +185,7 @@ class GpuSim:
         if "thermal-throttle" in faults:
             target_temp, tau = m.max_operating_temp_celsius + 1, 10.0
         if "overheat" in faults:
-            target_temp, tau = m.slowdown_temp_celsius - faults["overheat"].params["margin"], 8.0
+            target_temp, tau = m.slowdown_temp_celsius - faults["overheat"].params["margin"], 5.0
         self.temp += (target_temp - self.temp) * (1 - math.exp(-dt / tau))
 
         max_clock = m.sm_clock_max_mhz

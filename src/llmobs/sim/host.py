@@ -12,10 +12,12 @@ process would; the control port keeps answering.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -62,6 +64,35 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class _Server(ThreadingHTTPServer):
+    """Keeps its open connections, so that going down also drops the keep-alive ones (Prometheus reuses
+    its scrape connection: closing only the listening socket would leave the target up)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
 class Listener:
     """An HTTP server on its own thread that can be stopped and started again (a process going down)."""
 
@@ -71,8 +102,7 @@ class Listener:
 
     def start(self) -> None:
         if self.server is None:
-            self.server = ThreadingHTTPServer(self.address, self.handler)
-            self.server.daemon_threads = True
+            self.server = _Server(self.address, self.handler)
             threading.Thread(target=self.server.serve_forever, name=self.name, daemon=True).start()
             log.info("%s listening on %s:%d", self.name, self.address[0] or "*", self.address[1])
 
@@ -80,6 +110,7 @@ class Listener:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+            self.server.drop_connections()
             self.server = None
             log.info("%s stopped", self.name)
 

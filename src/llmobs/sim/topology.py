@@ -12,13 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmobs import catalog as catalog_mod
+from llmobs import scrape
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
-from llmobs.scrape import Host, ScrapeOptions, _Strict
+from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
 from llmobs.sim.vllm import EngineConfig
+
+LAB_TOPOLOGY = Path(__file__).resolve().parents[3] / "compose" / "lab-topology.yml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SimEngine(_Strict):
@@ -104,3 +111,11 @@ def engine_configs(host: LabHost, settings: Settings) -> tuple[EngineConfig, ...
         configs.append(EngineConfig(model=endpoint.model, port=endpoint.port, gpus=tuple(endpoint.gpus),
                                     **sim.model_dump()))
     return tuple(configs)
+
+
+def render_lab_prometheus(settings: Settings, topology: Path = LAB_TOPOLOGY) -> dict[str, str]:
+    """The lab's committed prometheus/prometheus.yml and prometheus/targets/*.yml (`llmobs generate`)."""
+    lab = load_topology(topology)
+    files = scrape.render(lab.scrape_hosts(), settings, lab.prometheus,
+                          source="compose/lab-topology.yml and compose/lab-settings.yml")
+    return {f"prometheus/{path}": text for path, text in files.items()}

@@ -1,5 +1,6 @@
 """The docker_host role on a container without an init system: Docker and Compose v2 present, dockerd
-running, the NVIDIA runtime merged into the operator's daemon.json and loaded by the daemon."""
+running, the NVIDIA runtime merged into the operator's daemon.json and loaded by the daemon, and a later
+option change restarting dockerd (side_effect.yml)."""
 
 import json
 import os
@@ -31,6 +32,14 @@ def test_daemon_json_keeps_the_operators_keys_and_adds_the_nvidia_runtime(host):
     assert config["log-driver"] == "json-file"
     assert config["log-opts"] == {"max-size": "10m", "max-file": "3"}
     assert config["runtimes"]["nvidia"] == {"args": [], "path": "nvidia-container-runtime"}
+
+
+def test_a_changed_option_restarted_dockerd_and_was_loaded(host):
+    before = host.file("/tmp/dockerd-pid-before-side-effect").content_string.strip()
+    after = host.file("/var/run/docker.pid").content_string.strip()
+    assert before != after
+    assert json.loads(host.file("/etc/docker/daemon.json").content_string)["labels"] == ["llmobs.molecule=side-effect"]
+    assert "llmobs.molecule=side-effect" in host.check_output("docker info --format '{{json .Labels}}'")
 
 
 def test_the_running_daemon_loaded_the_nvidia_runtime(host):

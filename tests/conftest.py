@@ -1,0 +1,166 @@
+"""Fixtures shared by every area: the end-to-end lab, brought up once per test session.
+
+`lab` is the compose project of compose/ under the name `llmobs-e2e`, on ephemeral ports (it never
+touches a developer's lab), in `sim` mode: Prometheus, Alertmanager, node_exporter, the alert sink, the four
+simulated GPU servers and Grafana when its image exists. It mounts copies of the committed prometheus/ and
+alertmanager/ directories (so the configuration tests can change them) and the committed counters CSV.
+It yields once every target is up and every recording rule returns data, and is removed (with its
+volumes) at the end of the session. `lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from llmobs import images
+from llmobs.lab import PUBLISHED, Lab, LabError
+
+REPO = Path(__file__).resolve().parents[1]
+E2E_PROJECT = "llmobs-e2e"
+READY_TIMEOUT_S = 240
+# The images of the services the lab starts in sim mode (Grafana only when its image exists).
+LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", images.SIM_VARIABLE)
+
+
+def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+@dataclass
+class RunningLab:
+    """The lab of this session, and what the tests need to talk to it."""
+
+    lab: Lab
+    config_root: Path      # holds the mounted copies: prometheus/, alertmanager/
+    ready_at: float        # every target up and every recording rule with data
+
+    def url(self, service: str) -> str:
+        return self.lab.url(service)
+
+    @staticmethod
+    def call(url: str, method: str = "GET", body: Any = None) -> Any:
+        return http_json(url, method, body)
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at else {})}
+        answer = http_json(f"{self.url('prometheus')}/api/v1/query?{urllib.parse.urlencode(params)}")
+        return answer["data"]["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: str = "10s") -> list[dict[str, Any]]:
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
+        answer = http_json(f"{self.url('prometheus')}/api/v1/query_range?{urllib.parse.urlencode(params)}")
+        return answer["data"]["result"]
+
+    def targets(self) -> list[dict[str, Any]]:
+        return http_json(f"{self.url('prometheus')}/api/v1/targets?state=active")["data"]["activeTargets"]
+
+    def notifications(self, since: float = 0) -> list[dict[str, Any]]:
+        """What Alertmanager sent to the alert sink."""
+        return http_json(f"{self.url('alert-sink')}/alerts?since={since}")
+
+    def recorded_names(self) -> set[str]:
+        names = set()
+        for path in (self.config_root / "prometheus" / "rules").glob("*.yml"):
+            for group in yaml.safe_load(path.read_text())["groups"]:
+                names.update(rule["record"] for rule in group["rules"] if "record" in rule)
+        return names
+
+    def not_ready(self) -> list[str]:
+        """Why the lab is not ready yet (empty when it is)."""
+        reasons = [f"target {t['labels']['job']} {t['labels']['instance']} is {t['health']}: {t['lastError']}"
+                   for t in self.targets() if t["health"] != "up"]
+        reasons += [f"recording rule {name} has no data" for name in sorted(self.recorded_names())
+                    if not self.query(name)]
+        return reasons
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while reasons := self.not_ready():
+            if time.monotonic() > deadline:
+                raise LabError("the lab did not get ready:\n  " + "\n  ".join(reasons[:20]))
+            time.sleep(5)
+        self.ready_at = time.time()
+
+
+def _unavailable() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if shutil.which("docker") is None:
+        return "docker is not installed (`llmobs setup`)"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "Docker Engine does not answer (`llmobs setup` starts it)"
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
+        return "the Docker Compose v2 plugin is missing (`llmobs setup`)"
+    missing = [path for path in ("prometheus/prometheus.yml", "alertmanager/alertmanager.yml",
+                                 "compose/dcgm-exporter/counters.csv") if not (REPO / path).exists()]
+    if missing:
+        return f"generated files are missing: {', '.join(missing)} (`llmobs generate`)"
+    chosen = {**images.pins(), **images.read_env()}
+    absent = [chosen[variable] for variable in LAB_IMAGES if not images.present(chosen[variable])]
+    if absent:
+        return f"images are missing: {', '.join(absent)} (`llmobs setup` builds stand-ins)"
+    return None
+
+
+def _copy_config(root: Path) -> None:
+    for name in ("prometheus", "alertmanager"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("tests"))
+    for path in [root, *root.rglob("*")]:  # the services run as nobody
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    reason = _unavailable()
+    if reason:
+        pytest.skip(f"no lab: {reason}")
+    # The simulators run from the sim image: rebuild it if the package changed since (no-op otherwise).
+    images.build_sim(images.base_image(print), print)
+    root = tmp_path_factory.mktemp("lab-config")
+    _copy_config(root)
+    env = {variable: "0" for variable, _ in PUBLISHED.values()}
+    env.update(LLMOBS_PROMETHEUS_CONFIG_DIR=str(root / "prometheus"),
+               LLMOBS_ALERTMANAGER_CONFIG_DIR=str(root / "alertmanager"),
+               GRAFANA_ADMIN_PASSWORD=secrets.token_urlsafe(18))
+    lab = Lab(project=E2E_PROJECT, env=env)
+    lab.down(volumes=True)  # what an interrupted session left behind
+    running = RunningLab(lab, root, 0.0)
+    try:
+        for note in lab.up():
+            print(f"\nlab: {note}")
+        running.wait_ready()
+        yield running
+    finally:
+        if running.ready_at == 0.0:
+            print(lab.compose("logs", "--tail", "30", check=False).stdout[-6000:])
+        lab.down(volumes=True)
+
+
+@pytest.fixture(scope="session")
+def lab_prometheus_url(lab: RunningLab) -> str:
+    return lab.url("prometheus")
+
+
+@pytest.fixture(scope="session")
+def lab_grafana(lab: RunningLab) -> tuple[str, str, str]:
+    """(URL, user, password) of the lab's Grafana; skipped where its image is missing."""
+    running, reason = lab.lab.grafana()
+    if not running:
+        pytest.skip(f"Grafana is not part of the lab here: {reason}")
+    return lab.url("grafana"), "admin", lab.lab.env["GRAFANA_ADMIN_PASSWORD"]

@@ -1,0 +1,297 @@
+"""The lab end to end: real Prometheus and Alertmanager in containers, simulated GPU servers, the alert sink.
+
+One session-wide lab (tests/conftest.py). In order:
+1. every target is up and every recording rule returns data;
+2. a configuration that fails validation is refused and the running one stays (while faults run);
+3. the fault campaign: every fault is injected at once, on different simulated hosts, GPUs and engines;
+   each is cleared as soon as its alert reaches the alert sink with the right labels and severity, and its
+   resolved notification must follow. The injection-to-notification time of each is printed;
+4. the targets nobody broke (a busy and an idle GPU, two engines, the monitoring host, the pipeline)
+   raised no warning or critical alert during all of that;
+5. `docker compose down` then `up` keeps Prometheus' data and Alertmanager's silences.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+
+from llmobs.errors import ConfigError
+
+pytestmark = [pytest.mark.docker, pytest.mark.lab]
+
+CAMPAIGN_TIMEOUT_S = 12 * 60
+
+
+@dataclass(frozen=True)
+class Case:
+    """A fault, where it is injected, and the notification it must produce."""
+
+    id: str
+    host: str
+    fault: dict[str, Any]
+    alert: str
+    severity: str
+    labels: dict[str, str]                       # the notification's labels must include these
+    gpu: int | None = None                       # its UUID label must be this GPU's
+
+    @property
+    def scope(self) -> dict[str, str]:
+        """Labels of everything this fault may legitimately alert about (the healthy check excuses them)."""
+        if self.gpu is not None:
+            return {"host": self.host, "gpu": str(self.gpu)}
+        if "instance" in self.labels:
+            return {"instance": self.labels["instance"]}
+        return {"host": self.host}
+
+
+GPU, ENGINE = "gpu-h100-1", "gpu-l40s-1"
+CASES = (
+    Case("overheat", GPU, {"fault": "overheat", "gpu": 1}, "GpuThermalMarginLow", "critical",
+         {"host": GPU, "gpu": "1"}, gpu=1),
+    Case("xid-fatal", GPU, {"fault": "xid", "gpu": 2, "code": 119}, "GpuXidFatal", "critical",
+         {"host": GPU, "gpu": "2", "xid": "119"}, gpu=2),
+    Case("ecc-dbe", GPU, {"fault": "ecc-dbe", "gpu": 3}, "GpuEccDoubleBitError", "critical",
+         {"host": GPU, "gpu": "3"}, gpu=3),
+    Case("fall-off-bus", GPU, {"fault": "fall-off-bus", "gpu": 4}, "GpuMissing", "critical",
+         {"host": GPU, "gpu": "4"}, gpu=4),
+    Case("row-remap-failure", GPU, {"fault": "row-remap-failure", "gpu": 5}, "GpuRowRemapFailure", "critical",
+         {"host": GPU, "gpu": "5"}, gpu=5),
+    Case("thermal-throttle", GPU, {"fault": "thermal-throttle", "gpu": 7}, "GpuHardwareSlowdown", "warning",
+         {"host": GPU, "gpu": "7", "clock_event": "hw_thermal"}, gpu=7),
+    Case("xid-application", ENGINE, {"fault": "xid", "gpu": 0, "code": 13}, "GpuXidApplication", "warning",
+         {"host": ENGINE, "gpu": "0", "xid": "13"}, gpu=0),
+    Case("power-over-limit", ENGINE, {"fault": "power-over-limit", "gpu": 0}, "GpuPowerAboveLimit", "warning",
+         {"host": ENGINE, "gpu": "0"}, gpu=0),
+    Case("power-brake", ENGINE, {"fault": "power-brake", "gpu": 1}, "GpuHardwareSlowdown", "warning",
+         {"host": ENGINE, "gpu": "1", "clock_event": "hw_power_brake"}, gpu=1),
+    Case("exporter-down", "gpu-a100-1", {"fault": "exporter-down"}, "DcgmExporterDown", "warning",
+         {"host": "gpu-a100-1", "instance": "gpu-a100-1:9400"}),
+    Case("engine-down", GPU, {"fault": "engine-down", "engine": "llama-3.1-8b-instruct"}, "VllmEngineDown",
+         "critical", {"host": GPU, "instance": f"{GPU}:8001", "model_name": "llama-3.1-8b-instruct"}),
+    Case("engine-stuck", GPU, {"fault": "engine-stuck", "engine": "qwen2.5-7b-instruct"}, "VllmEngineStuck",
+         "critical", {"host": GPU, "instance": f"{GPU}:8002", "model_name": "qwen2.5-7b-instruct"}),
+    Case("kv-saturation", ENGINE, {"fault": "kv-saturation", "engine": "gemma-2-9b-it"}, "VllmKvCacheSaturated",
+         "warning", {"host": ENGINE, "instance": f"{ENGINE}:8000", "model_name": "gemma-2-9b-it"}),
+    Case("error-burst", ENGINE, {"fault": "error-burst", "engine": "mistral-7b-instruct"}, "VllmErrorRatioHigh",
+         "critical", {"host": ENGINE, "instance": f"{ENGINE}:8001", "model_name": "mistral-7b-instruct"}),
+    Case("latency", "gpu-t4-1", {"fault": "latency"}, "VllmInterTokenLatencyBudgetBurn", "critical",
+         {"model_name": "phi-3-mini-4k-instruct", "slo": "inter_token_latency"}),
+)
+# Nobody breaks these: they must stay silent through the whole campaign.
+HEALTHY_GPUS = {("gpu-h100-1", "0"): "busy", ("gpu-h100-1", "6"): "idle", ("gpu-t4-1", "0"): "busy"}
+HEALTHY_ENGINES = {"gpu-h100-1:8000": "llama-3.1-70b-instruct", "gpu-a100-1:8000": "qwen2.5-32b-instruct"}
+
+
+@dataclass
+class Outcome:
+    injected: float = 0.0
+    uuid: str | None = None
+    fired: float | None = None
+    alert: dict[str, Any] | None = None
+    cleared: float | None = None
+    resolved: float | None = None
+
+
+@dataclass
+class Campaign:
+    lab: Any
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    started: float = 0.0
+    finished: float = 0.0
+
+    def _control(self, host: str) -> str:
+        return self.lab.lab.control_url(host)
+
+    def inject(self) -> None:
+        self.started = time.time()
+        uuids = {host: {g["gpu"]: g["UUID"] for g in self.lab.call(f"{self._control(host)}/sim/state")["gpus"]}
+                 for host in {case.host for case in CASES if case.gpu is not None}}
+        for case in CASES:
+            self.lab.call(f"{self._control(case.host)}/sim/faults", "POST", case.fault)
+            self.outcomes[case.id] = Outcome(time.time(), uuids[case.host][case.gpu] if case.gpu is not None else None)
+
+    def _clear(self, case: Case) -> None:
+        filters = {"fault": case.fault["fault"]}
+        for key in ("gpu", "engine"):
+            if key in case.fault:
+                filters[key] = case.fault[key]
+        self.lab.call(f"{self._control(case.host)}/sim/faults?{urlencode(filters)}", "DELETE")
+        self.outcomes[case.id].cleared = time.time()
+
+    @staticmethod
+    def _matches(case: Case, alert: dict[str, Any]) -> bool:
+        labels = alert["labels"]
+        return (labels.get("alertname") == case.alert and labels.get("severity") == case.severity
+                and all(labels.get(key) == value for key, value in case.labels.items()))
+
+    def run(self) -> None:
+        """Clear each fault when its alert arrives; wait for every resolved notification."""
+        deadline = time.monotonic() + CAMPAIGN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            notifications = self.lab.notifications(since=self.started)
+            for case in CASES:
+                outcome = self.outcomes[case.id]
+                if outcome.fired is None:
+                    for notification in notifications:
+                        alert = next((a for a in notification["alerts"]
+                                      if a["status"] == "firing" and self._matches(case, a)), None)
+                        if alert and notification["received_at"] >= outcome.injected:
+                            outcome.fired, outcome.alert = notification["received_at"], alert
+                            self._clear(case)
+                            break
+                elif outcome.resolved is None:
+                    for notification in notifications:
+                        if notification["received_at"] >= outcome.cleared and any(
+                                a["status"] == "resolved" and a["labels"] == outcome.alert["labels"]
+                                for a in notification["alerts"]):
+                            outcome.resolved = notification["received_at"]
+                            break
+            if all(o.resolved for o in self.outcomes.values()):
+                break
+            time.sleep(2)
+        self.finished = time.time()
+        for case in CASES:  # whatever did not alert is repaired too, for the tests that follow
+            if self.outcomes[case.id].cleared is None:
+                self._clear(case)
+
+
+@pytest.fixture(scope="module")
+def campaign(lab: Any) -> Campaign:
+    started = Campaign(lab)
+    started.inject()
+    return started
+
+
+@pytest.fixture(scope="module")
+def finished_campaign(campaign: Campaign) -> Campaign:
+    campaign.run()
+    return campaign
+
+
+def test_targets_up_and_every_recording_rule_has_data(lab: Any) -> None:
+    targets = lab.targets()
+    jobs = sorted({t["labels"]["job"] for t in targets})
+    assert {"dcgm", "vllm", "node", "prometheus", "alertmanager"} <= set(jobs)
+    assert all(t["health"] == "up" for t in targets)
+    assert all(t["labels"].get("host") for t in targets), "every target carries the host label"
+    assert len([t for t in targets if t["labels"]["job"] == "vllm"]) == 7
+    empty = [name for name in sorted(lab.recorded_names()) if not lab.query(name)]
+    assert not empty, f"recording rules without data: {empty}"
+    print(f"{len(targets)} targets up ({', '.join(jobs)}); {len(lab.recorded_names())} recorded names with data")
+
+
+def test_invalid_configuration_is_refused_and_the_running_one_stays(lab: Any, campaign: Campaign) -> None:
+    """Runs while the fault campaign is under way (it was just injected): a refusal disturbs nothing."""
+    prometheus, alertmanager = lab.url("prometheus"), lab.url("alertmanager")
+    live = lab.config_root / "prometheus" / "prometheus.yml"
+    before_text = live.read_text()
+    before_config = lab.call(f"{prometheus}/api/v1/status/config")["data"]["yaml"]
+    config = yaml.safe_load(before_text)
+    config["global"]["scrape_interval"] = "fast"
+    with pytest.raises(ConfigError, match="promtool rejected"):
+        lab.lab.apply("prometheus", {"prometheus.yml": yaml.safe_dump(config)})
+    broken_rule = "groups:\n- name: broken\n  rules:\n  - record: not a name\n    expr: up\n"
+    with pytest.raises(ConfigError, match="promtool rejected"):
+        lab.lab.apply("prometheus", {"rules/broken.yml": broken_rule})
+    assert live.read_text() == before_text and not (live.parent / "rules" / "broken.yml").exists()
+    assert lab.call(f"{prometheus}/api/v1/status/config")["data"]["yaml"] == before_config
+    assert lab.query("prometheus_config_last_reload_successful")[0]["value"][1] == "1"
+    # A valid configuration goes through the same path and is reloaded.
+    report = lab.lab.apply("prometheus", {})
+    assert "SUCCESS" in report
+    am_live = lab.config_root / "alertmanager" / "alertmanager.yml"
+    am_before = am_live.read_text()
+    am_config = yaml.safe_load(am_before)
+    am_config["route"]["receiver"] = "nobody-by-that-name"
+    with pytest.raises(ConfigError, match="amtool rejected"):
+        lab.lab.apply("alertmanager", {"alertmanager.yml": yaml.safe_dump(am_config)})
+    assert am_live.read_text() == am_before
+    assert lab.call(f"{alertmanager}/api/v2/status")["config"]["original"].count("nobody-by-that-name") == 0
+    assert all(t["health"] == "up" for t in lab.targets())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_fault_is_notified_with_its_labels_and_resolved(finished_campaign: Campaign, case: Case) -> None:
+    outcome = finished_campaign.outcomes[case.id]
+    assert outcome.fired, f"no {case.severity} {case.alert} with {case.labels} within {CAMPAIGN_TIMEOUT_S} s"
+    labels = outcome.alert["labels"]
+    if case.gpu is not None:
+        assert labels["UUID"] == outcome.uuid and labels.get("modelName"), labels
+    assert labels.get("host") or case.alert.endswith("BudgetBurn"), labels   # SLOs are per model
+    assert outcome.alert["annotations"].get("runbook_url") and outcome.alert["annotations"].get("description")
+    assert outcome.resolved, f"{case.alert} fired but its resolved notification never came after the repair"
+
+
+def test_print_fault_to_notification_times(finished_campaign: Campaign, capsys: pytest.CaptureFixture) -> None:
+    rows = []
+    for case in CASES:
+        o = finished_campaign.outcomes[case.id]
+        notified = f"{o.fired - o.injected:6.1f}" if o.fired else "  none"
+        resolved = f"{o.resolved - o.cleared:6.1f}" if o.resolved and o.cleared else "  none"
+        rows.append(f"  {case.id:<18} {case.alert + ' (' + case.severity + ')':<46} {notified} s {resolved} s")
+    with capsys.disabled():
+        print("\n  fault              alert (severity)                                "
+              "inject->notify  repair->resolved")
+        print("\n".join(rows))
+        print(f"  campaign: {finished_campaign.finished - finished_campaign.started:.0f} s")
+    assert all(finished_campaign.outcomes[c.id].fired for c in CASES)
+
+
+def _excused(labels: dict[str, str]) -> bool:
+    return any(all(labels.get(key) == value for key, value in case.scope.items()) for case in CASES) or (
+        labels.get("model_name") in {case.labels.get("model_name") for case in CASES} - {None})
+
+
+def test_healthy_targets_stayed_silent(lab: Any, finished_campaign: Campaign) -> None:
+    """From the moment the lab was ready to the end of the campaign, no warning or critical alert (firing
+    or pending) concerns anything that was not broken on purpose."""
+    start, end = lab.ready_at, time.time()
+    alerts = lab.query_range('ALERTS{severity=~"warning|critical"}', start, end)
+    unexpected = sorted({str({k: v for k, v in a["metric"].items() if k != "__name__"})
+                         for a in alerts if not _excused(a["metric"])})
+    assert not unexpected, "alerts about healthy targets:\n" + "\n".join(unexpected)
+    notified = [a["labels"] for n in lab.notifications(since=start) for a in n["alerts"]
+                if a["labels"].get("severity") in ("warning", "critical") and not _excused(a["labels"])]
+    assert not notified, f"notifications about healthy targets: {notified}"
+    # The healthy GPUs were what they claim to be: busy (and near their power limit) or idle.
+    for (host, gpu), state in HEALTHY_GPUS.items():
+        selector = f'{{host="{host}",gpu="{gpu}"}}'
+        util = float(lab.query(f"avg_over_time(DCGM_FI_DEV_GPU_UTIL{selector}[5m])")[0]["value"][1])
+        fb = float(lab.query(f"avg_over_time(host_gpu:dcgm_fb_used:ratio{selector}[5m])")[0]["value"][1])
+        power = float(lab.query(f"max_over_time(host_gpu:dcgm_power_usage:ratio_limit{selector}[5m])")[0]["value"][1])
+        if state == "busy":
+            assert util > 90 and fb > 0.85 and power > 0.75, (host, gpu, util, fb, power)
+        else:
+            assert util == 0 and fb < 0.01, (host, gpu, util, fb)
+    for instance, model in HEALTHY_ENGINES.items():
+        rate = lab.query(f'instance_model:vllm_requests:rate5m{{instance="{instance}",model_name="{model}"}}')
+        assert float(rate[0]["value"][1]) > 1, f"{model} on {instance} served no traffic"
+
+
+def test_down_then_up_keeps_prometheus_data_and_alertmanager_silences(lab: Any,
+                                                                         finished_campaign: Campaign) -> None:
+    now = time.time()
+    silence = {"matchers": [{"name": "alertname", "value": "LabPersistenceProbe", "isRegex": False}],
+               "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+               "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
+               "createdBy": "tests/lab", "comment": "survives down and up"}
+    silence_id = lab.call(f"{lab.url('alertmanager')}/api/v2/silences", "POST", silence)["silenceID"]
+    before = lab.query('count_over_time(up{job="prometheus"}[1h])')[0]["value"][1]
+    lab.lab.down()
+    lab.lab.up()
+    lab.wait_ready()
+    try:
+        kept = lab.call(f"{lab.url('alertmanager')}/api/v2/silence/{silence_id}")
+    except HTTPError as error:
+        pytest.fail(f"the silence is gone after down/up: {error}")
+    assert kept["status"]["state"] == "active" and kept["comment"] == "survives down and up"
+    samples = lab.query('count_over_time(up{job="prometheus"}[1h])')[0]["value"][1]
+    assert int(samples) > int(before), "Prometheus lost its samples from before the restart"
+    assert lab.query("up", at=now - 60), "no data from before the restart"

@@ -1,0 +1,138 @@
+"""What the generated rules, CSV and runbooks say: XID classes by NVIDIA's meaning, annotations with
+values and working runbook links, the DCGM counters the rules need, and the inventory join."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import yaml
+from conftest import REPO
+
+from llmobs import catalog as catalog_mod
+from llmobs import dcgm_csv
+from llmobs.catalog import ENGINE_GPU_INFO
+from llmobs.rules import panel_thresholds, promql, render_rule_files, rule_groups
+from llmobs.settings import load_settings
+
+# dcgm-exporter 4.5.3-4.8.2 etc/default-counters.csv, enabled lines in order (metrics-facts.md §2.4).
+UPSTREAM_DEFAULT = [
+    "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_MEMORY_TEMP", "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_ENC_UTIL", "DCGM_FI_DEV_DEC_UTIL",
+    "DCGM_FI_DEV_XID_ERRORS", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_RESERVED",
+    "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "DCGM_FI_DEV_VGPU_LICENSE_STATUS", "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+    "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_DRIVER_VERSION",
+    "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "DCGM_FI_PROF_DRAM_ACTIVE",
+    "DCGM_FI_PROF_PCIE_TX_BYTES", "DCGM_FI_PROF_PCIE_RX_BYTES",
+]
+# Alerts about a state (down, missing, pending) rather than a measured quantity.
+STATE_ALERTS = {"HostDown", "TargetDown", "DcgmExporterDown", "VllmEngineDown", "GpuMissing", "GpuRowRemapFailure",
+                "GpuRowRemapPending", "PrometheusConfigReloadFailed", "Watchdog"}
+
+
+def _alert_rules() -> list[dict]:
+    document = yaml.safe_load((REPO / "prometheus" / "rules" / "alerts.yml").read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def test_xids_are_classed_by_nvidias_meaning() -> None:
+    codes = catalog_mod.load().xids.codes
+    for code in (46, 48, 62, 64, 74, 79, 95, 109, 119, 140):
+        assert codes[code].xid_class == "fatal", code
+    for code in (13, 31, 43, 45, 68):
+        assert codes[code].xid_class == "application", code
+    for code in (63, 92, 94):
+        assert codes[code].xid_class != "fatal", code
+    assert "reboot" in catalog_mod.load().xids.actions[codes[79].action]
+    severities = {rule["alert"]: rule["labels"]["severity"] for rule in _alert_rules()}
+    assert (severities["GpuXidFatal"], severities["GpuXidApplication"], severities["GpuXidInformational"]) == (
+        "critical", "warning", "info")
+
+
+def test_alerts_have_severity_summary_value_and_an_existing_runbook_section() -> None:
+    for rule in _alert_rules():
+        name, annotations = rule["alert"], rule["annotations"]
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+        assert annotations["summary"] and annotations["description"], name
+        if name not in STATE_ALERTS:
+            assert "{{ $value" in annotations["description"], f"{name}: the description must carry the value"
+        page, _, anchor = annotations["runbook_url"].removeprefix("docs/runbooks/").partition("#")
+        text = (REPO / "docs" / "runbooks" / page).read_text()
+        assert f"### {name}\n" in text and anchor == name.lower(), f"{name}: no section in {page}"
+        assert "## What to do" in text and "## Diagnose" in text, page
+
+
+def test_rules_never_judge_utilisation_or_framebuffer() -> None:
+    """A busy GPU at 100 % with 90 % of its memory preallocated is healthy: no alert may read those."""
+    rules = rule_groups(load_settings())
+    recorded = {r["record"]: r["expr"] for groups in rules.values() for g in groups for r in g["rules"]
+                if "record" in r}
+
+    def reads(expr: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        names = promql.selector_names(expr, "test")
+        return names | {n for name in names - seen if name in recorded
+                        for n in reads(recorded[name], seen | {name})}
+
+    for group in rules["alerts.yml"]:
+        for rule in group["rules"]:
+            forbidden = reads(rule["expr"]) & {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
+                                               "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE"}
+            assert not forbidden, f"{rule['alert']} reads {forbidden}"
+
+
+def test_counters_csv_is_the_default_set_plus_what_the_rules_read() -> None:
+    text = (REPO / "compose" / "dcgm-exporter" / "counters.csv").read_text()
+    assert text == dcgm_csv.render(load_settings())
+    # As dcgm-exporter reads it: Go's encoding/csv, `#` comments, exactly three fields per record.
+    records = list(csv.reader(line for line in text.splitlines() if line and not line.startswith("#")))
+    assert all(len(record) == 3 for record in records), [r for r in records if len(r) != 3]
+    fields = [record[0] for record in records]
+    assert fields[: len(UPSTREAM_DEFAULT)] == UPSTREAM_DEFAULT
+    assert len(fields) == len(set(fields))
+    read = {name for groups in rule_groups(load_settings()).values() for g in groups for r in g["rules"]
+            for name in promql.selector_names(r["expr"], "test") if name.startswith("DCGM_")}
+    assert read <= set(fields), f"read by the rules but not collected: {sorted(read - set(fields))}"
+    for needed in ("DCGM_FI_DEV_ENFORCED_POWER_LIMIT", "DCGM_FI_DEV_SLOWDOWN_TEMP", "DCGM_FI_DEV_GPU_TEMP_LIMIT",
+                   "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "DCGM_FI_DEV_ROW_REMAP_PENDING", "DCGM_EXP_XID_ERRORS_COUNT",
+                   "DCGM_EXP_CLOCK_EVENTS_COUNT", "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL"):
+        assert needed in fields
+    assert "# alerts: GpuEccDoubleBitError\nDCGM_FI_DEV_ECC_DBE_VOL_TOTAL" in text
+
+
+def test_engine_gpu_info_from_the_inventory_or_an_argument() -> None:
+    endpoints = {"gpu-7": [{"model": "llama-70b", "port": 8000, "gpus": [0, 1]},
+                           {"model": "qwen-7b", "port": 8001, "gpus": [2], "address": "10.0.0.7"}]}
+    for files in (render_rule_files({"vllm_endpoints": endpoints}), render_rule_files(None, endpoints=endpoints)):
+        rules = yaml.safe_load(files["inventory.yml"])["groups"][0]["rules"]
+        assert [r["labels"] for r in rules] == [
+            {"host": "gpu-7", "instance": "gpu-7:8000", "model_name": "llama-70b", "gpu": "0"},
+            {"host": "gpu-7", "instance": "gpu-7:8000", "model_name": "llama-70b", "gpu": "1"},
+            {"host": "gpu-7", "instance": "10.0.0.7:8001", "model_name": "qwen-7b", "gpu": "2"},
+        ]
+        assert all(r["record"] == ENGINE_GPU_INFO and r["expr"] == "vector(1)" for r in rules)
+
+
+def test_existing_recording_rule_names_are_kept() -> None:
+    recording = (REPO / "prometheus" / "rules" / "recording.yml").read_text()
+    for name in ("instance_model:vllm_kv_cache_usage:max", "model:vllm_request_errors:ratio_rate5m",
+                 "host_gpu:dcgm_power_usage:ratio_limit", "host_gpu:dcgm_temp_margin:celsius", "host:dcgm_gpus:count",
+                 "fleet:vllm_generation_tokens_per_joule:ratio_rate5m", "model:vllm_time_to_first_token_seconds:"
+                 "histogram_quantile5m"):
+        assert f"record: {name}\n" in recording
+
+
+def test_panel_thresholds_follow_the_settings() -> None:
+    lines = panel_thresholds({"thresholds": {"gpu_temp_margin_warning_celsius": 7}})
+    margin = {t["severity"]: t for t in lines["host_gpu:dcgm_temp_margin:celsius"]}
+    assert margin["warning"]["value"] == 7 and margin["warning"]["direction"] == "below"
+    assert margin["critical"]["value"] == 2
+    assert {t["severity"] for t in lines["instance_model:vllm_request_errors:ratio_rate5m"]} == {"warning", "critical"}
+
+
+def test_runbook_index_lists_every_page() -> None:
+    index = (REPO / "docs" / "runbooks" / "README.md").read_text()
+    pages = {p.name for p in Path(REPO / "docs" / "runbooks").glob("*.md")} - {"README.md"}
+    linked = set(re.findall(r"\]\(([a-z0-9-]+\.md)\)", index))
+    assert pages == linked
