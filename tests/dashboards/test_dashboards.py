@@ -268,6 +268,7 @@ BAD_QUERIES = {
     "label the metric does not carry": 'sum(rate(http_requests_total{model_name="x"}[5m]))',
     "renamed metric without a rule": "vllm:time_per_output_token_seconds",
     "metric name chosen by regex": '{__name__=~"vllm:.*"}',
+    "fixed window instead of $__rate_interval": "sum(rate(vllm:prompt_tokens_total[5m]))",
 }
 
 

@@ -126,11 +126,12 @@ class Context:
             "GPU index (nvidia-smi order) on the selected hosts.")
 
     def model_variable(self, filter_by_host: bool = True) -> object:
-        where = f'{{{self.host}=~"$host"}}' if filter_by_host else ""
-        return panels.query_variable(
-            "model_name", "Model", f"label_values(vllm:num_requests_running{where}, model_name)",
-            "Served model name (vLLM --served-model-name). Read from a vLLM metric, because node_exporter also"
-            " has a model_name label.")
+        """Served model names, read from a vLLM series (node_exporter has a model_name label too); the
+        fleet-wide variable reads the per-model recording rule, which stays cheap on a large fleet."""
+        query = (f'label_values(vllm:num_requests_running{{{self.host}=~"$host"}}, model_name)' if filter_by_host
+                 else "label_values(model:vllm_requests_running:sum, model_name)")
+        return panels.query_variable("model_name", "Model", query,
+                                     "Served model name (vLLM --served-model-name).")
 
     def instance_variable(self) -> object:
         return panels.query_variable(

@@ -26,6 +26,9 @@ BUILTIN_VARIABLES = {
 # $name, ${name}, ${name:format} and the deprecated [[name]].
 VARIABLE_PATTERN = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
 _LABEL_VALUES = re.compile(r"^\s*label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\s*\)\s*$", re.S)
+# A range or subquery window that is not a Grafana variable, once string literals are blanked out.
+_FIXED_RANGE = re.compile(r"\[(?!\$)[^\]]*\]")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 # Labels every scraped series carries besides its own: the target labels.
 TARGET_LABELS = frozenset({"instance", "job"})
 
@@ -93,6 +96,12 @@ def check_query(query: Query, known: KnownSeries, variable_types: dict[str, str]
             where, f"uses undefined variable(s) {', '.join('$' + v for v in undefined)} in `{query.expr}`",
             f"define them on the dashboard or use one of {', '.join('$' + v for v in sorted(variable_types))}"
             f" or Grafana's {', '.join('$' + v for v in sorted(BUILTIN_VARIABLES))}"))
+    fixed = _FIXED_RANGE.findall(_STRING.sub('""', query.expr))
+    if fixed:
+        errors.append(ConfigError(
+            where, f"uses the fixed window(s) {', '.join(fixed)} in `{query.expr}`",
+            "use [$__rate_interval] (or [$__range]) so the panel follows the scrape interval and the zoom;"
+            " fixed windows belong in recording rules"))
     try:
         found = selectors(substitute_variables(query.expr, variable_types))
     except ValueError as error:
@@ -132,8 +141,9 @@ def dashboard_queries(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any
             yield panel, Query(title, panel.get("title", "?"), target.get("refId", "?"), target.get("expr", ""))
 
 
-def _variable_queries(dashboard: dict[str, Any]) -> Iterator[Query]:
-    """The selector inside each `label_values(selector, label)` variable query, as a PromQL query."""
+def variable_queries(dashboard: dict[str, Any]) -> Iterator[Query]:
+    """Each `label_values(selector, label)` variable query as the PromQL query `selector{label!=""}` (an
+    empty expression when the variable query has another form)."""
     for variable in dashboard.get("templating", {}).get("list", []):
         if variable.get("type") != "query":
             continue
@@ -162,7 +172,7 @@ def lint_dashboard(dashboard: dict[str, Any], known: KnownSeries) -> list[Config
     if variables.get("datasource") != "datasource":
         errors.append(ConfigError(f'dashboard "{title}"', "has no `datasource` variable of type datasource",
                                   "add one so the dashboard works with any Prometheus data source"))
-    for query in _variable_queries(dashboard):
+    for query in variable_queries(dashboard):
         if query.expr:
             errors += check_query(query, known, variables)
         else:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmobs.dashboards.lint import VARIABLE_PATTERN, dashboard_queries
+from llmobs.dashboards.lint import VARIABLE_PATTERN, dashboard_queries, variable_queries
 
 # What Grafana sends for its built-ins on a one-hour dashboard with a 15 s scrape interval.
 LIVE_BUILTINS = {
@@ -42,6 +42,7 @@ def variable_values(dashboard: dict[str, Any]) -> dict[str, str]:
 
 
 def live_queries(dashboard: dict[str, Any]) -> Iterator[LiveQuery]:
+    """The variables' label_values selectors, then every panel query, ready to send to Prometheus."""
     values = {**variable_values(dashboard), **LIVE_BUILTINS}
 
     def substitute(match: Any) -> str:
@@ -50,7 +51,8 @@ def live_queries(dashboard: dict[str, Any]) -> Iterator[LiveQuery]:
             raise KeyError(f"no live value for variable ${name}")
         return values[name]
 
-    for _panel, query in dashboard_queries(dashboard):
+    queries = [*variable_queries(dashboard), *(query for _panel, query in dashboard_queries(dashboard))]
+    for query in queries:
         yield LiveQuery(query.dashboard, query.panel, query.ref, VARIABLE_PATTERN.sub(substitute, query.expr))
 
 
