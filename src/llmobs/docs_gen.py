@@ -130,7 +130,7 @@ def alerts_reference(catalog: Catalog, settings: Settings) -> str:
         f"| Alertmanager waits for the group | `alertmanager.timing.critical.group_wait` |"
         f" {timing['critical'].group_wait} | {timing['critical'].group_wait} |",
         "| The receiver is called | | | < 1 s |", "",
-        f"The floor is the sum: about 30 s worst case and 15 s on average ({timing['critical'].group_wait}"
+        f"The floor is the sum: about 30 s worst case and 17 s on average ({timing['critical'].group_wait}"
         " group wait included); with dcgm-exporter's default 30 s collect interval it would be 55 s. Engine"
         " faults follow the same path with the `vllm` job (10 s) and their `for` (1 minute for down or"
         " stuck engines, so a restart does not page). Warnings are deliberately slower: their `for`"
@@ -211,7 +211,7 @@ def runbooks(catalog: Catalog, settings: Settings) -> dict[str, str]:
     lines += ["## SLOs and targets", ""]
     lines += [*_table(["SLO", "Alert", "Meaning"], [[s.name, s.alert, s.meaning] for s in spec.slos]), ""]
     scopes = slo_rules.scopes(settings)
-    rows = [[scope.model or "every other model",
+    rows = [[scope.model or ("every other model" if settings.slo.models else "every model"),
              *(slo_rules.describe_target(s, scope.targets).removeprefix("objective ") for s in spec.slos)]
             for scope in scopes]
     lines += [*_table(["Models", *(s.name for s in spec.slos)], rows), ""]

@@ -1,25 +1,11 @@
-"""Fixtures of the rules tests: the real promtool and amtool, and generated trees in temporary folders."""
+"""Fixtures of the rules tests: the real promtool and amtool, and the lab's settings."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Mapping
-from pathlib import Path
-
 import pytest
+from rules_support import LAB_SETTINGS, tool
 
 from llmobs.settings import Settings, load_settings_file
-
-REPO = Path(__file__).resolve().parents[2]
-LAB_SETTINGS = REPO / "compose" / "lab-settings.yml"
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (Debian's prometheus / prometheus-alertmanager; `llmobs setup`)")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -35,15 +21,3 @@ def amtool() -> str:
 @pytest.fixture(scope="session")
 def lab_settings() -> Settings:
     return load_settings_file(LAB_SETTINGS)
-
-
-def write_tree(root: Path, files: Mapping[str, str]) -> Path:
-    for path, text in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    return root
-
-
-def run(*command: str | Path, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=timeout)

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 import requests
-from conftest import REPO, run, tool, write_tree
+from rules_support import REPO, run, tool, write_tree
 
 from llmobs import alertmanager
 from llmobs.errors import ConfigErrors

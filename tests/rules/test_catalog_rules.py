@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import yaml
-from conftest import REPO
+from rules_support import REPO
 
 from llmobs import catalog as catalog_mod
 from llmobs import dcgm_csv

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import LAB_SETTINGS, REPO, run, write_tree
+from rules_support import LAB_SETTINGS, REPO, run, write_tree
 
 from llmobs.generate import ARTIFACTS, plan, render_all
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run, write_tree
+from rules_support import REPO, run, write_tree
 
 from llmobs.rules import alert_list, render_rule_files, render_rule_tests
 from llmobs.rules.unittests import seconds
