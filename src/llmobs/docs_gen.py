@@ -1,12 +1,15 @@
-"""Generated documentation: the metrics catalog, the alert reference and one runbook page per alert family.
+"""Generated documentation: the metrics catalog, the alert reference, one runbook page per alert family
+and the configuration reference.
 
-Public API: `render_docs(settings) -> {path: markdown}` for docs/metrics-catalog.md, docs/alerts.md and
-docs/runbooks/*.md. Thresholds, targets and expressions are the settings' own, so the pages describe
-exactly the rules that run.
+Public API: `render_docs(settings) -> {path: markdown}` for docs/metrics-catalog.md, docs/alerts.md,
+docs/runbooks/*.md and docs/configuration.md. Thresholds, targets and expressions are the settings'
+own, so the pages describe exactly the rules that run.
 """
 
 from __future__ import annotations
 
+import re
+from importlib import resources
 from typing import Any
 
 from llmobs import catalog as catalog_mod
@@ -228,12 +231,82 @@ def runbooks(catalog: Catalog, settings: Settings) -> dict[str, str]:
     return pages
 
 
+# ---------------------------------------------------------------------------------- configuration
+def _constraint(prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    """A JSON-schema property as a short human type: `number, 0 < x < 1`, `one of a, b`, ..."""
+    if "$ref" in prop:
+        return f"mapping ({prop['$ref'].rsplit('/', 1)[-1]})"
+    if "anyOf" in prop:
+        return " or ".join(_constraint(option, defs) for option in prop["anyOf"])
+    if "enum" in prop or "const" in prop:
+        return "one of " + ", ".join(f"`{v}`" for v in prop.get("enum", [prop.get("const")]))
+    kind = {"number": "number", "integer": "integer", "string": "text", "boolean": "true/false",
+            "array": "list", "object": "mapping", "null": "null"}.get(prop.get("type", ""), "value")
+    bounds = [f"{op} {prop[key]:g}" for key, op in (("exclusiveMinimum", ">"), ("minimum", "≥"),
+                                                     ("exclusiveMaximum", "<"), ("maximum", "≤")) if key in prop]
+    if bounds:
+        kind += ", x " + " and ".join(bounds)
+    if "pattern" in prop:
+        kind += f", matching `{prop['pattern']}`"
+    if kind == "list" and "items" in prop:
+        kind = f"list of {_constraint(prop['items'], defs)}"
+    return kind
+
+
+def _defaults_by_section() -> dict[str, str]:
+    """The annotated defaults file cut at its top-level keys, each with the comments above it."""
+    text = resources.files(catalog_mod).joinpath("defaults.yaml").read_text(encoding="utf-8")
+    text = text.split("\n\n", 1)[1]  # the file's own header is about the file, not a section
+    sections: dict[str, str] = {}
+    pending: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        key = re.match(r"^([a-z_]+):", line)
+        if key:
+            current = [*pending, line]
+            sections[key[1]] = current  # type: ignore[assignment]
+            pending = []
+        elif line.startswith("#") or not line.strip():
+            pending.append(line)
+        elif current is not None:
+            current.extend([*pending, line])
+            pending = []
+    return {key: "\n".join(lines).strip("\n") for key, lines in sections.items()}  # type: ignore[arg-type]
+
+
+def configuration_reference() -> str:
+    schema = Settings.model_json_schema(by_alias=True)
+    defs = schema.get("$defs", {})
+    blocks = _defaults_by_section()
+    lines = ["# Configuration reference", "", _NOTE,
+             "Every setting of the kit, with its default. A site writes only what it changes, as a YAML"
+             " mapping: the `llmobs_settings` variable of an Ansible inventory, or a file given to"
+             " `llmobs generate --settings FILE`. It is merged over these defaults and validated before"
+             " anything is written; a wrong field is reported by its dotted path with the fix, e.g."
+             " `thresholds.kv_cache_usage_warning: Input should be less than or equal to 1 (got 1.5)`.", ""]
+    for section, prop in schema["properties"].items():
+        lines += [f"## `{section}`", ""]
+        model = defs.get(prop.get("$ref", "").rsplit("/", 1)[-1])
+        if model and model.get("description"):
+            lines += [model["description"], ""]
+        if model and "properties" in model:
+            rows = [[f"`{section}.{name}`", _constraint(field, defs), field.get("description", "")]
+                    for name, field in model["properties"].items()]
+            lines += [*_table(["Setting", "Type", "Notes"], rows), ""]
+        else:
+            lines += [f"Type: {_constraint(prop, defs)}. {prop.get('description', '')}".strip(), ""]
+        if section in blocks:
+            lines += ["Default:", "", "```yaml", blocks[section], "```", ""]
+    return "\n".join(lines)
+
+
 def render_docs(settings: Settings | dict[str, Any] | None = None) -> dict[str, str]:
-    """{path: markdown} of docs/metrics-catalog.md, docs/alerts.md and docs/runbooks/*.md."""
+    """{path: markdown} of the metrics catalog, the alert reference, the runbooks and the configuration."""
     settings = resolve_settings(settings)
     catalog = catalog_mod.load()
     return {
         "docs/metrics-catalog.md": metrics_catalog(catalog, settings),
         "docs/alerts.md": alerts_reference(catalog, settings),
+        "docs/configuration.md": configuration_reference(),
         **runbooks(catalog, settings),
     }

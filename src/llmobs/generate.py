@@ -49,7 +49,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
                                                               "alertmanager/templates/*.tmpl")),
     Artifact("dcgm-exporter counters", "llmobs.generate:_dcgm_counters", ("compose/dcgm-exporter/counters.csv",)),
     Artifact("docs", "llmobs.docs_gen:render_docs", ("docs/metrics-catalog.md", "docs/alerts.md",
-                                                      "docs/runbooks/*.md")),
+                                                      "docs/configuration.md", "docs/runbooks/*.md")),
     Artifact("grafana", "llmobs.dashboards:dashboard_artifacts", ("grafana/dashboards/*.json",
                                                                   "grafana/provisioning/*/*.yaml")),
     Artifact("prometheus config (lab)", "llmobs.sim.topology:render_lab_prometheus",
