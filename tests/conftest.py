@@ -1,16 +1,18 @@
 """Fixtures shared by every area: the end-to-end lab, brought up once per test session.
 
-`lab` is the compose project of compose/ under the name `llmobs-e2e`, on ephemeral ports (it never
-touches a developer's lab), in `sim` mode: Prometheus, Alertmanager, node_exporter, the alert sink, the four
-simulated GPU servers and Grafana when its image exists. It mounts copies of the committed prometheus/ and
-alertmanager/ directories (so the configuration tests can change them) and the committed counters CSV.
-It yields once every target is up and every recording rule returns data, and is removed (with its
-volumes) at the end of the session. `lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
+`lab` is the compose project of compose/ under the name `llmobs-e2e-<pid>`, on ephemeral ports (it never
+touches a developer's lab, nor another test session on the same machine), in `sim` mode: Prometheus,
+Alertmanager, node_exporter, the alert sink, the four simulated GPU servers and Grafana when its image
+exists. It mounts copies of the committed prometheus/ and alertmanager/ directories (so the configuration
+tests can change them) and the committed counters CSV. It yields once every target is up and every
+recording rule returns data, and is removed (with its volumes) at the end of the session; labs of killed
+sessions are removed by the next one. `lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -29,7 +31,7 @@ from llmobs import images
 from llmobs.lab import PUBLISHED, Lab, LabError
 
 REPO = Path(__file__).resolve().parents[1]
-E2E_PROJECT = "llmobs-e2e"
+E2E_PREFIX = "llmobs-e2e-"
 READY_TIMEOUT_S = 240
 # The images of the services the lab starts in sim mode (Grafana only when its image exists).
 LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", images.SIM_VARIABLE)
@@ -118,6 +120,15 @@ def _unavailable() -> str | None:
     return None
 
 
+def _remove_abandoned_labs() -> None:
+    """Labs of test sessions that were killed before their teardown (their process is gone)."""
+    listed = subprocess.run(["docker", "compose", "ls", "--all", "--format", "json"], capture_output=True, text=True)
+    for project in json.loads(listed.stdout or "[]"):
+        pid = project["Name"].removeprefix(E2E_PREFIX)
+        if project["Name"].startswith(E2E_PREFIX) and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            Lab(project=project["Name"]).down(volumes=True)
+
+
 def _copy_config(root: Path) -> None:
     for name in ("prometheus", "alertmanager"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("tests"))
@@ -138,8 +149,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     env.update(LLMOBS_PROMETHEUS_CONFIG_DIR=str(root / "prometheus"),
                LLMOBS_ALERTMANAGER_CONFIG_DIR=str(root / "alertmanager"),
                GRAFANA_ADMIN_PASSWORD=secrets.token_urlsafe(18))
-    lab = Lab(project=E2E_PROJECT, env=env)
-    lab.down(volumes=True)  # what an interrupted session left behind
+    _remove_abandoned_labs()
+    lab = Lab(project=f"{E2E_PREFIX}{os.getpid()}", env=env)
     running = RunningLab(lab, root, 0.0)
     try:
         for note in lab.up():

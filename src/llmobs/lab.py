@@ -157,7 +157,7 @@ class Lab:
 
     def config_dir(self, service: str) -> Path:
         """The host directory the service's configuration is mounted from."""
-        variable, default = CONFIG_DIRS[service]
+        variable, default, _mount = CONFIG_DIRS[service]
         value = self.environment().get(variable) or default
         return Path(value) if Path(value).is_absolute() else (COMPOSE_DIR / value).resolve()
 
@@ -234,17 +234,22 @@ def reload_config(service: Annotated[str, typer.Argument(help="prometheus or ale
 def status(project: ProjectOpt = DEFAULT_PROJECT) -> None:
     """What runs, where it answers, and the faults in force."""
     lab = Lab(project=project, profiles=("sim", "gpu"))
+    simulated = {host.name for host in lab.topology().simulated()}
     table = Table("service", "state", "health", "address")
+    running = set()
     for entry in lab.ps():
         service = entry.get("Service", "")
+        running.add(service)
         address = ""
-        if service in PUBLISHED:
-            try:
+        try:
+            if service in PUBLISHED:
                 address = lab.url(service)
-            except LabError:
-                address = "-"
+            elif service in simulated:
+                address = f"{lab.control_url(service)} (fault port)"
+        except LabError:
+            address = "-"
         table.add_row(service, entry.get("State", ""), entry.get("Health", ""), address)
     console.print(table)
-    if PASSWORD_FILE.exists() and not os.environ.get("GRAFANA_ADMIN_PASSWORD"):
+    if "grafana" in running and PASSWORD_FILE.exists() and not os.environ.get("GRAFANA_ADMIN_PASSWORD"):
         console.print(f"Grafana: user admin, password in {PASSWORD_FILE}")
     console.print("Faults: `llmobs fault kinds`, `llmobs fault inject <host> <fault> ...`, `llmobs fault list`")

@@ -57,7 +57,7 @@ def make_exporter(tmp_path: Path) -> Callable[..., tuple[DcgmExporterSim, list[G
         path = tmp_path / "counters.csv"
         path.write_text(csv_text if csv_text is not None else catalog_counters(), encoding="utf-8")
         gpu_model = catalog_mod.load().gpu_models[model]
-        sims = [GpuSim("node-a", i, model, gpu_model, random.Random(i)) for i in range(gpus)]
+        sims = [GpuSim("node-a", i, gpu_model, random.Random(i)) for i in range(gpus)]
         opts = {"collectors": path, "collect_interval_ms": 5000, "hostname": "node-a", **options}
         return DcgmExporterSim(sims, ExporterOptions(**opts)), sims
 

@@ -230,9 +230,12 @@ def _params(items: list[str]) -> dict[str, str]:
 def _control_url(target: str, project: str) -> str:
     if target.startswith(("http://", "https://")):
         return target.rstrip("/")
-    from llmobs.lab import Lab
+    from llmobs.lab import Lab, LabError
 
-    return Lab(project=project).control_url(target)
+    try:
+        return Lab(project=project).control_url(target)
+    except LabError as error:
+        raise ConfigError("target", str(error), "name a simulated host or give its fault port's URL") from None
 
 
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -243,7 +246,7 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
             return json.load(response)
     except urllib.error.HTTPError as error:
         detail = json.loads(error.read() or b"{}")
-        raise ConfigError(detail.get("field", "fault"), detail.get("error", str(error)),
+        raise ConfigError(detail.get("field", "fault"), detail.get("problem", str(error)),
                           detail.get("fix", "see `llmobs fault kinds`")) from None
     except (urllib.error.URLError, OSError) as error:
         raise ConfigError("target", f"{url} does not answer: {error}", "is the lab up? (`llmobs lab status`)") from None

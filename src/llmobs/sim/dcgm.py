@@ -108,7 +108,6 @@ class GpuSim:
 
     host: str
     index: int
-    model_key: str
     model: GpuModel
     rng: random.Random
     uuid: str = ""

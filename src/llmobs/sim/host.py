@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FAULT_PORT = 9401
 ENGINE_TICK_S = 1.0
+CLIENT_TIMEOUT_S = 30.0
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -145,7 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ConfigError("body", f"not JSON: {error}", "send a JSON object") from None
 
     def error(self, error: ConfigError) -> None:
-        self.reply(HTTPStatus.BAD_REQUEST, {"error": str(error), "field": error.field, "fix": error.fix})
+        self.reply(HTTPStatus.BAD_REQUEST, {"error": str(error), "field": error.field, "problem": error.problem,
+                                            "fix": error.fix})
 
 
 class HostSim:
@@ -160,7 +162,7 @@ class HostSim:
         model = self.catalog.gpu_models[config.gpu_model]
         seed = int.from_bytes(hashlib.sha256(config.name.encode()).digest()[:8], "big")
         self.rng = random.Random(seed)
-        self.gpus = [GpuSim(config.name, i, config.gpu_model, model, random.Random(seed + i + 1))
+        self.gpus = [GpuSim(config.name, i, model, random.Random(seed + i + 1))
                      for i in range(config.gpus)]
         self._check_engines()
         self.engines = [Engine(engine, model, random.Random(seed + 100 + i), self.catalog)
@@ -337,14 +339,19 @@ class HostSim:
                     engine.count_http(path, "POST", "4xx")
                     self.error(error)
                     return
-                status, response = sim.complete(engine, path, body)
+                answer = sim.complete(engine, path, body)
+                if answer is None:  # the client gave up on a stuck engine: no response at all
+                    self.close_connection = True
+                    return
+                status, response = answer
                 engine.count_http(path, "POST", f"{status // 100}xx")
                 self.reply(status, response)
 
         return EngineHandler
 
-    def complete(self, engine: Engine, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Answer an OpenAI completion request; the request also enters the engine's simulated queue."""
+    def complete(self, engine: Engine, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """Answer an OpenAI completion request; the request also enters the engine's simulated queue.
+        None: no answer (a stuck engine never answers; the client gives up after CLIENT_TIMEOUT_S)."""
         model = engine.config.model
         if body.get("model") not in (None, model):
             return HTTPStatus.NOT_FOUND, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
@@ -357,8 +364,10 @@ class HostSim:
         max_tokens = int(body.get("max_tokens") or 16)
         faults = self.faults.on_engine(model)
         if "engine-stuck" in faults:
-            deadline = time.monotonic() + 30
-            while "engine-stuck" in self.faults.on_engine(model) and time.monotonic() < deadline:
+            deadline = time.monotonic() + CLIENT_TIMEOUT_S
+            while "engine-stuck" in self.faults.on_engine(model):
+                if time.monotonic() > deadline:
+                    return None
                 time.sleep(0.5)
         request = engine.submit(time.time(), prompt_tokens, max_tokens, path, faults)
         if request.fails:
