@@ -22,8 +22,8 @@ from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings, load_settings
 
 # Filters the roles use: `{{ x | llmobs_<name>(...) }}` calls <name>(x, ...).
-FILTERS = ("settings_validate", "image_pin", "compose_override", "prometheus_files", "alertmanager_check",
-           "alertmanager_files", "grafana_files", "dcgm_files")
+FILTERS = ("settings_validate", "image_pin", "compose_override", "prometheus_files", "prometheus_scrape_secrets",
+           "alertmanager_check", "alertmanager_files", "grafana_files", "dcgm_files")
 
 # The compose service of each job on a monitoring host's docker network, and the port it listens on
 # inside its container: the host's own Prometheus reaches its neighbours by these names.
@@ -76,7 +76,7 @@ _HOST_VARIABLES = {
 
 def _host_variable(field: str) -> str:
     for prefix, variable in _HOST_VARIABLES.items():
-        if field == prefix or field.startswith(f"{prefix}."):
+        if field == prefix or field.startswith((f"{prefix}.", f"{prefix}[")):
             return variable + field[len(prefix):]
     return field
 
@@ -179,6 +179,53 @@ def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[dict[str, A
     return scrape_hosts, alertmanagers
 
 
+# Where the prometheus role mounts its secret files (prometheus_secret_files, scrape credentials).
+PROMETHEUS_SECRETS = "/etc/prometheus/secrets"
+
+
+class ScrapeAuth(_Strict):
+    """prometheus_scrape_auth.<job>: how Prometheus reaches targets that serve TLS or basic auth."""
+
+    username: str | None = Field(None, min_length=1)
+    password: str | None = Field(None, min_length=1, description="written to a secret file, never to prometheus.yml")
+    tls: bool = False
+    ca_cert: str | None = Field(None, pattern=r"-----BEGIN CERTIFICATE-----", description="PEM of the CA")
+    insecure_skip_verify: bool = False
+    server_name: str | None = None
+
+
+def _scrape_auth(auth: dict[str, Any] | None) -> dict[str, ScrapeAuth]:
+    try:
+        return {job: ScrapeAuth.model_validate(value) for job, value in (auth or {}).items()}
+    except ValidationError as error:
+        raise ConfigErrors([ConfigError(f"prometheus_scrape_auth.{item.field}", item.problem, item.fix)
+                            for item in from_validation_error(error).errors]) from None
+
+
+def _client(job: str, auth: ScrapeAuth) -> dict[str, Any]:
+    client: dict[str, Any] = {"scheme": "https" if auth.tls else "http"}
+    if auth.username:
+        client["basic_auth"] = {"username": auth.username,
+                                "password_file": f"{PROMETHEUS_SECRETS}/scrape-{job}-password"}
+    tls = {key: value for key, value in {
+        "ca_file": f"{PROMETHEUS_SECRETS}/scrape-{job}-ca.crt" if auth.ca_cert else None,
+        "insecure_skip_verify": auth.insecure_skip_verify or None, "server_name": auth.server_name}.items() if value}
+    if tls:
+        client["tls_config"] = tls
+    return client
+
+
+def prometheus_scrape_secrets(auth: dict[str, Any] | None) -> dict[str, str]:
+    """The secret files of prometheus_scrape_auth (passwords, CA certificates), relative to the config dir."""
+    files = {}
+    for job, item in _scrape_auth(auth).items():
+        if item.password:
+            files[f"secrets/scrape-{job}-password"] = item.password
+        if item.ca_cert:
+            files[f"secrets/scrape-{job}-ca.crt"] = item.ca_cert
+    return files
+
+
 def _with_replica(remote_write: Any, replica: dict[str, str]) -> Any:
     """A remote_write entry that adds the replica label to what it sends (deduplication of an HA pair in
     Mimir, Thanos or VictoriaMetrics), while alerts leave without it so Alertmanager deduplicates them."""
@@ -189,7 +236,10 @@ def _with_replica(remote_write: Any, replica: dict[str, str]) -> Any:
 
 
 # Fields of scrape.ScrapeOptions -> the prometheus role's variable that sets them.
-_OPTION_VARIABLES = {"remote_write": "prometheus_remote_write", "external_labels": "prometheus_external_labels"}
+_OPTION_VARIABLES = {
+    "remote_write": "prometheus_remote_write", "external_labels": "prometheus_external_labels",
+    "job_clients": "prometheus_scrape_auth", "alertmanager_client": "prometheus_scrape_auth.alertmanager",
+}
 
 
 def _option_error(error: ConfigError) -> ConfigError:
@@ -209,7 +259,8 @@ def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
     """prometheus.yml, targets/<job>.yml and rules/*.yml for the Prometheus on host `me`.
 
     `hosts` lists every GPU and monitoring host (InventoryHost). `options`: `scrape` (scrape.ScrapeOptions
-    intervals), `external_labels`, `remote_write`, and `replica` ({label: value}, HA pairs only).
+    intervals), `external_labels`, `remote_write`, `replica` ({label: value}, HA pairs only) and
+    `scrape_auth` (ScrapeAuth per job; `alertmanager` also sets how alerts are sent).
     """
     parsed = _validated_hosts(hosts)
     if me not in {host.name for host in parsed if host.monitoring}:
@@ -218,11 +269,14 @@ def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
     scrape_hosts, alertmanagers = _scrape_hosts(parsed, me)
     opts = options or {}
     replica = opts.get("replica") or {}
+    clients = {job: _client(job, auth) for job, auth in _scrape_auth(opts.get("scrape_auth")).items()}
     scrape_options = {
         **(opts.get("scrape") or {}),
         "external_labels": opts.get("external_labels") or {},
         "remote_write": [_with_replica(entry, replica) for entry in opts.get("remote_write") or []],
         "alertmanagers": alertmanagers,
+        "job_clients": clients,
+        "alertmanager_client": clients.get("alertmanager"),
     }
     try:
         scrape.parse_options(scrape_options)

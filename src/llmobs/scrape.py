@@ -82,6 +82,23 @@ class RemoteWrite(BaseModel):
         return self
 
 
+class HttpClient(BaseModel):
+    """Client settings of a scrape job or of the Alertmanagers, passed to Prometheus unchanged; secrets
+    only by file."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    scheme: Literal["http", "https"] = "http"
+
+    @model_validator(mode="after")
+    def _no_inline_secret(self) -> HttpClient:
+        extra = self.model_extra or {}
+        if "password" in (extra.get("basic_auth") or {}) or "credentials" in (extra.get("authorization") or {}):
+            raise ValueError("an inline password would put a secret in prometheus.yml: use password_file "
+                             "or credentials_file")
+        return self
+
+
 class ScrapeOptions(_Strict):
     scrape_interval: Duration = "15s"
     scrape_timeout: Duration = "10s"
@@ -93,6 +110,10 @@ class ScrapeOptions(_Strict):
         "alertmanager:9093",)
     remote_write: tuple[RemoteWrite, ...] = ()
     rule_files: tuple[str, ...] = ("rules/*.yml",)
+    # How Prometheus talks to targets (and Alertmanagers) that serve TLS or basic auth: scheme,
+    # basic_auth with password_file, tls_config, authorization with credentials_file.
+    job_clients: dict[Job, HttpClient] = Field(default_factory=dict)
+    alertmanager_client: HttpClient | None = None
 
     @model_validator(mode="after")
     def _timeout_fits(self) -> ScrapeOptions:
@@ -165,6 +186,8 @@ def _scrape_config(job: str, name: str, options: ScrapeOptions, dns: list[tuple[
     config: dict[str, Any] = {"job_name": name}
     if job in options.job_intervals:
         config["scrape_interval"] = options.job_intervals[job]
+    if job in options.job_clients:
+        config.update(options.job_clients[job].model_dump())
     config["file_sd_configs"] = [{"files": [f"targets/{job}.yml"]}]
     if dns:
         config["dns_sd_configs"] = [
@@ -199,7 +222,8 @@ def render(hosts: Iterable[Any], settings: Settings, options: Any = None,
         "global": {"scrape_interval": opts.scrape_interval, "scrape_timeout": opts.scrape_timeout,
                    "evaluation_interval": opts.evaluation_interval},
         "rule_files": list(opts.rule_files),
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(opts.alertmanagers)}]}]},
+        "alerting": {"alertmanagers": [{**(opts.alertmanager_client.model_dump() if opts.alertmanager_client else {}),
+                                        "static_configs": [{"targets": list(opts.alertmanagers)}]}]},
     }
     if opts.external_labels:
         config["global"]["external_labels"] = dict(opts.external_labels)

@@ -3,6 +3,13 @@
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
 DOCUMENTATION = r"""
 module: llmobs_config_dir
 short_description: Make a directory hold exactly the given files (configuration of a kit service)
@@ -27,14 +34,6 @@ RETURN = r"""
 written: {description: Files written (relative paths), type: list, returned: always}
 removed: {description: Files removed (relative paths), type: list, returned: always}
 """
-
-import grp
-import os
-import pwd
-import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
-
 
 def _id(lookup, name: str) -> int:
     return int(name) if name.isdigit() else lookup(name)[2]
