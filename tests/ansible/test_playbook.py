@@ -34,6 +34,16 @@ def run_site(inventory: Path, extra_vars: dict | None = None, *args: str) -> sub
                                "ANSIBLE_NOCOLOR": "1", "HOME": str(Path.home())})
 
 
+def ha_inventory(tmp: Path) -> Path:
+    """A copy of the example inventory with a second monitoring host: an HA pair."""
+    copy = tmp / "inventory"
+    shutil.copytree(EXAMPLE, copy)
+    hosts = yaml.safe_load((copy / "hosts.yml").read_text())
+    hosts["all"]["children"]["monitoring"]["hosts"]["mon-02"] = {"ansible_host": "10.20.0.11"}
+    (copy / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return copy
+
+
 def inventory_without(tmp: Path, group_file: str, variable: str) -> Path:
     """A copy of the example inventory with `variable` removed from group_vars/<group_file>."""
     copy = tmp / "inventory"
@@ -78,6 +88,7 @@ def bad_input_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subpro
                                          "grafana_admin_password")
     jobs = {case: (EXAMPLE, extra) for case, extra, _, _ in BAD_INPUT}
     jobs["missing Grafana password"] = (missing_password, {})
+    jobs["HA pair on loopback"] = (ha_inventory(tmp_path_factory.mktemp("ha")), {})
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {case: pool.submit(run_site, inventory, extra) for case, (inventory, extra) in jobs.items()}
         return {case: future.result() for case, future in futures.items()}
@@ -85,8 +96,9 @@ def bad_input_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subpro
 
 @pytest.mark.parametrize(("case", "variable", "expected"),
                          [(case, variable, expected) for case, _, variable, expected in BAD_INPUT]
-                         + [("missing Grafana password", "grafana_admin_password", "missing required arguments")],
-                         ids=[case for case, *_ in BAD_INPUT] + ["missing Grafana password"])
+                         + [("missing Grafana password", "grafana_admin_password", "missing required arguments"),
+                            ("HA pair on loopback", "prometheus_listen_address", "(an HA pair)")],
+                         ids=[case for case, *_ in BAD_INPUT] + ["missing Grafana password", "HA pair on loopback"])
 def test_bad_input_stops_before_any_host_is_contacted(bad_input_runs, case: str, variable: str,
                                                      expected: str) -> None:
     done = bad_input_runs[case]
@@ -105,8 +117,14 @@ def test_secrets_never_reach_the_output(bad_input_runs) -> None:
             assert value not in done.stdout + done.stderr, f"{name} appears in the output of the {case!r} run"
 
 
-def test_example_inventory_passes_the_checks() -> None:
-    done = run_site(EXAMPLE)
+def on_private_addresses(tmp: Path) -> tuple[Path, dict]:
+    return ha_inventory(tmp), {"prometheus_listen_address": "{{ ansible_host }}",
+                               "alertmanager_listen_address": "{{ ansible_host }}"}
+
+
+@pytest.mark.parametrize("inventory", [lambda tmp: (EXAMPLE, {}), on_private_addresses], ids=["example", "HA pair"])
+def test_example_inventory_passes_the_checks(inventory, tmp_path: Path) -> None:
+    done = run_site(*inventory(tmp_path))
     output = done.stdout + done.stderr
     # The checks pass, then the (unreachable) hosts are contacted.
     assert FIRST_LATER_PLAY in output and "UNREACHABLE" in output, output[-5000:]

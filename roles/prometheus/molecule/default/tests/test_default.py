@@ -7,12 +7,20 @@ from llmobs import rules
 from llmobs.settings import load_settings
 
 PROMETHEUS = "http://prometheus:9090"
+CREDENTIALS = "admin:molecule-prometheus-password"
 PROJECT_DIR = "/tmp/llmobs-mol-prometheus/llmobs-mol-prometheus/prometheus"
 CONTAINER = "llmobs-mol-prometheus-prometheus-prometheus-1"
 
 
 def get(host, path):
-    return json.loads(host.check_output(f"curl -sf {PROMETHEUS}{path}"))
+    return json.loads(host.check_output(f"curl -sf -u {CREDENTIALS} {PROMETHEUS}{path}"))
+
+
+def test_api_needs_the_basic_auth_password(host):
+    assert host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {PROMETHEUS}/api/v1/targets") == "401"
+    web = host.file(f"{PROJECT_DIR}/config/web.yml")
+    assert web.mode == 0o640 and "$2b$" in web.content_string
+    assert "molecule-prometheus-password" not in web.content_string
 
 
 def test_container_runs_as_non_root(host):
@@ -48,10 +56,11 @@ def test_every_generated_rule_is_loaded(host):
 
 
 def test_files_readable_by_the_container_user_only_where_needed(host):
-    config = host.file(f"{PROJECT_DIR}/config/prometheus.yml")
-    assert config.mode == 0o644
-    env = host.file(f"{PROJECT_DIR}/.env")
-    assert env.mode == 0o600
+    assert host.file(f"{PROJECT_DIR}/config/prometheus.yml").mode == 0o644
+    assert "molecule-prometheus-password" not in host.file(f"{PROJECT_DIR}/config/prometheus.yml").content_string
+    password = host.file(f"{PROJECT_DIR}/config/secrets/scrape-prometheus-password")
+    assert password.mode == 0o640 and password.group == "nogroup"
+    assert host.file(f"{PROJECT_DIR}/.env").mode == 0o600
 
 
 def test_own_target_is_up(host):
