@@ -6,6 +6,8 @@ create, prepare, check (`--check` on the fresh hosts), converge, idempotence (ch
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from molecule_env import REPO, environment, molecule
 
@@ -21,7 +23,8 @@ def test_site_scenario() -> None:
             output = done.stdout + done.stderr
             assert done.returncode == 0, f"molecule {action} failed:\n{output[-10000:]}"
             if action == "verify":
-                assert " passed" in output and " failed" not in output, output[-4000:]
+                summary = re.findall(r"^=+ (.*) in [0-9.]+s", output, flags=re.M)
+                assert summary and "passed" in summary[-1] and "failed" not in summary[-1], output[-4000:]
     finally:
         for action in ("cleanup", "destroy"):
             molecule(action, REPO, env, scenario="site")
