@@ -58,10 +58,10 @@ def environment() -> dict[str, str]:
     }
 
 
-def molecule(action: str, cwd: Path, env: dict[str, str], scenario: str = "default",
+def molecule(action: str, cwd: Path, env: dict[str, str], scenario: str = "default", *playbook_args: str,
              timeout: int = 900) -> tuple[subprocess.CompletedProcess, float]:
-    """Run `molecule <action> -s <scenario>`; returns the result and the seconds it took."""
+    """Run `molecule <action> -s <scenario> [-- <ansible-playbook args>]`; returns the result and its seconds."""
     started = time.monotonic()
-    done = subprocess.run([str(MOLECULE), action, "-s", scenario], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    command = [str(MOLECULE), action, "-s", scenario, *(["--", *playbook_args] if playbook_args else [])]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     return done, time.monotonic() - started

@@ -1,7 +1,7 @@
 """The whole-site molecule scenario (molecule/site): site.yml on one monitoring and two GPU "servers".
 
 Runs the scenario step by step to print the time of the converge and of the idempotent re-run:
-create, prepare, check (`--check` on the fresh hosts), converge, idempotence (changed=0), verify.
+create (with prepare), `--check --diff` on the fresh hosts, converge, idempotence (changed=0), verify.
 """
 
 from __future__ import annotations
@@ -18,15 +18,20 @@ def test_site_scenario() -> None:
     env = environment()
     timings: dict[str, float] = {}
     try:
-        for action in ("cleanup", "destroy", "create", "prepare", "check", "converge", "idempotence", "verify"):
-            done, timings[action] = molecule(action, REPO, env, scenario="site")
+        steps = [("cleanup", ()), ("destroy", ()), ("create", ()), ("check --diff", ("--check", "--diff")),
+                 ("converge", ()), ("idempotence", ()), ("verify", ())]
+        for step, playbook_args in steps:
+            action = "converge" if playbook_args else step
+            done, timings[step] = molecule(action, REPO, env, "site", *playbook_args)
             output = done.stdout + done.stderr
-            assert done.returncode == 0, f"molecule {action} failed:\n{output[-10000:]}"
-            if action == "verify":
+            assert done.returncode == 0, f"molecule {step} failed:\n{output[-10000:]}"
+            if step == "check --diff":
+                assert "--- before" in output, "check mode showed no diff on fresh hosts"
+            if step == "verify":
                 summary = re.findall(r"^=+ (.*) in [0-9.]+s", output, flags=re.M)
                 assert summary and "passed" in summary[-1] and "failed" not in summary[-1], output[-4000:]
     finally:
         for action in ("cleanup", "destroy"):
-            molecule(action, REPO, env, scenario="site")
+            molecule(action, REPO, env, "site")
         print("\nwhole-site scenario: " + ", ".join(f"{action} {seconds:.0f} s" for action, seconds in timings.items()))
     print(f"converge {timings['converge']:.0f} s, idempotent re-run {timings['idempotence']:.0f} s")

@@ -97,7 +97,7 @@ def bad_input_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subpro
 @pytest.mark.parametrize(("case", "variable", "expected"),
                          [(case, variable, expected) for case, _, variable, expected in BAD_INPUT]
                          + [("missing Grafana password", "grafana_admin_password", "missing required arguments"),
-                            ("HA pair on loopback", "prometheus_listen_address", "(an HA pair)")],
+                            ("HA pair on loopback", "alertmanager_listen_address", "cannot reach each other")],
                          ids=[case for case, *_ in BAD_INPUT] + ["missing Grafana password", "HA pair on loopback"])
 def test_bad_input_stops_before_any_host_is_contacted(bad_input_runs, case: str, variable: str,
                                                      expected: str) -> None:
