@@ -7,6 +7,11 @@ exists. It mounts copies of the committed prometheus/ and alertmanager/ director
 tests can change them) and the committed counters CSV. It yields once every target is up and every
 recording rule returns data, and is removed (with its volumes) at the end of the session; labs of killed
 sessions are removed by the next one. `lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
+
+Under pytest-xdist (`-n 2 --dist loadgroup`, the suite's default) each test file runs whole on one worker,
+so module fixtures such as a molecule campaign run once; every test that needs the lab, and the set-up
+tests that rebuild its images, share one group, so one lab serves them all. The slow groups go first.
+`figure` records a measured figure, printed in the run's summary (a worker's own output is not shown).
 """
 
 from __future__ import annotations
@@ -35,6 +40,40 @@ E2E_PREFIX = "llmobs-e2e-"
 READY_TIMEOUT_S = 240
 # The images of the services the lab starts in sim mode (Grafana only when its image exists).
 LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", images.SIM_VARIABLE)
+LAB_FIXTURES = {"lab", "lab_prometheus_url", "lab_grafana"}
+LAB_GROUP = "lab"
+# Groups that take minutes (mostly waiting on containers): started first so that they overlap.
+SLOW_GROUPS = (LAB_GROUP, "tests/ansible/test_molecule.py", "tests/ansible/test_molecule_site.py",
+               "tests/preflight/test_hostprep_molecule.py")
+
+
+def _group(item: pytest.Item) -> str:
+    if LAB_FIXTURES & set(item.fixturenames) or item.path.name == "test_setup.py":
+        return LAB_GROUP
+    return item.path.relative_to(REPO).as_posix()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    slow_first = {group: rank for rank, group in enumerate(SLOW_GROUPS)}
+    items.sort(key=lambda item: slow_first.get(_group(item), len(SLOW_GROUPS)))  # stable: file order kept
+
+
+@pytest.fixture
+def figure(record_property: Any) -> Any:
+    """figure(text): a measured figure (timing, count) for the run's summary."""
+    return lambda text: record_property("figure", text)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    lines = [f"{report.nodeid.split('@')[0]}: {value}"
+             for outcome in ("passed", "failed") for report in terminalreporter.stats.get(outcome, [])
+             if report.when == "call" for name, value in report.user_properties if name == "figure"]
+    if lines:
+        terminalreporter.write_sep("=", "figures")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:

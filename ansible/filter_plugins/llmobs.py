@@ -8,8 +8,7 @@ the play stops with that message before anything is written on a host.
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -25,15 +24,22 @@ except ImportError as error:  # pragma: no cover - depends on the controller's P
 
 
 def _plain(value: Any) -> Any:
-    """Inventory data as plain Python (Ansible hands filters its own tagged str/dict subclasses)."""
-    return json.loads(json.dumps(value))
+    """Plain Python data: ansible-core hands filters lazy, tagged containers that pydantic reads raw."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    for scalar in (bool, int, float, str):  # bool first: it is also an int
+        if isinstance(value, scalar):
+            return scalar(value)
+    return value
 
 
 def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def filter_(*args: Any, **kwargs: Any) -> Any:
         try:
-            return function(*_plain(args), **_plain(kwargs))
+            return function(*_plain(list(args)), **_plain(kwargs))
         except ConfigError as error:
             raise AnsibleFilterError(str(error)) from None
 
@@ -42,4 +48,4 @@ def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
 
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {f"llmobs_{name}": _wrap(getattr(deploy, name)) for name in deploy.FILTERS}
+        return {f"llmobs_{name}": _wrap(function) for name, function in deploy.FILTERS.items()}

@@ -9,21 +9,18 @@ the inventory variable, before any file is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmobs import alertmanager, dcgm_csv, images, rules, scrape
+from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, rules, scrape
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings, load_settings
-
-# Filters the roles use: `{{ x | llmobs_<name>(...) }}` calls <name>(x, ...).
-FILTERS = ("settings_validate", "image_pin", "compose_override", "prometheus_files", "prometheus_scrape_secrets",
-           "alertmanager_check", "alertmanager_files", "grafana_files", "dcgm_files")
 
 # The compose service of each job on a monitoring host's docker network, and the port it listens on
 # inside its container: the host's own Prometheus reaches its neighbours by these names.
@@ -337,3 +334,20 @@ def dcgm_files(settings: dict[str, Any] | None) -> dict[str, str]:
         return {"counters.csv": dcgm_csv.render(load_settings(settings))}
     except ConfigError as error:
         raise _prefixed(error, "llmobs_settings") from None
+
+
+# The filters the roles use: `{{ x | llmobs_<name>(...) }}` calls FILTERS[name](x, ...).
+FILTERS: dict[str, Callable[..., Any]] = {
+    "settings_validate": settings_validate,
+    "image_pin": image_pin,
+    "compose_override": compose_override,
+    "prometheus_files": prometheus_files,
+    "prometheus_scrape_secrets": prometheus_scrape_secrets,
+    "alertmanager_check": alertmanager_check,
+    "alertmanager_files": alertmanager_files,
+    "grafana_files": grafana_files,
+    "dcgm_files": dcgm_files,
+    "gpu_preflight_plan": preflight.plan,
+    "gpu_preflight_report": preflight.judge,
+    "docker_daemon_json": dockerhost.daemon_json,
+}

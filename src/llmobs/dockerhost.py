@@ -57,3 +57,9 @@ def daemon_json_update(current: str | None, wanted: dict[str, Any], path: str = 
             raise ConfigError(path, "holds JSON that is not an object", "make it a JSON object or remove it")
     merged = merge(existing, wanted)
     return {"config": merged, "differs": merged != existing}
+
+
+def daemon_json(current: str | None, nvidia_runtime: bool, runtime_path: str, nvidia_default: bool,
+                options: dict[str, Any], path: str = "/etc/docker/daemon.json") -> dict[str, Any]:
+    """What the docker_host role writes: the host's daemon.json with the role's keys merged in."""
+    return daemon_json_update(current, wanted_config(nvidia_runtime, runtime_path, nvidia_default, options), path)

@@ -27,10 +27,10 @@ def scenario_runs() -> dict[str, tuple[subprocess.CompletedProcess, float]]:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_role_scenario(scenario_runs, role: str) -> None:
+def test_role_scenario(scenario_runs, role: str, figure) -> None:
     done, seconds = scenario_runs[role]
     output = done.stdout + done.stderr
-    print(f"\nmolecule test of {role}: {seconds:.0f} s")
+    figure(f"molecule test of {role}: {seconds:.0f} s")
     assert done.returncode == 0, output[-8000:]
     assert "idempotence: Executed: Successful" in output, output[-4000:]
     assert "verify: Executed: Successful" in output, output[-4000:]

@@ -14,7 +14,7 @@ from molecule_env import REPO, environment, molecule
 pytestmark = [pytest.mark.molecule, pytest.mark.docker]
 
 
-def test_site_scenario() -> None:
+def test_site_scenario(figure) -> None:
     env = environment()
     timings: dict[str, float] = {}
     try:
@@ -33,5 +33,5 @@ def test_site_scenario() -> None:
     finally:
         for action in ("cleanup", "destroy"):
             molecule(action, REPO, env, "site")
-        print("\nwhole-site scenario: " + ", ".join(f"{action} {seconds:.0f} s" for action, seconds in timings.items()))
-    print(f"converge {timings['converge']:.0f} s, idempotent re-run {timings['idempotence']:.0f} s")
+        figure("whole-site scenario: " + ", ".join(f"{action} {seconds:.0f} s" for action, seconds in timings.items()))
+    figure(f"converge {timings['converge']:.0f} s, idempotent re-run {timings['idempotence']:.0f} s")

@@ -37,15 +37,14 @@ def test_expected_empty_panels_exist_and_say_why() -> None:
         assert "Optional source" in panels[key]["description"], key
 
 
-def test_every_panel_query_returns_data(lab_prometheus_url: str) -> None:
+def test_every_panel_query_returns_data(lab_prometheus_url: str, figure) -> None:
     dashboards = _dashboards()
     total = sum(1 for d in dashboards for _ in live_queries(d))
     empty = empty_queries(lab_prometheus_url, dashboards)
     unexpected = [q for q in empty if (q.dashboard, q.panel) not in EXPECTED_EMPTY]
-    print(f"{total} queries, {len(empty)} empty, all of them expected: {not unexpected}")
-    for query in empty:
-        reason = EXPECTED_EMPTY.get((query.dashboard, query.panel), "UNEXPECTED")
-        print(f'  empty: {query.dashboard} / "{query.panel}" {query.ref} ({reason})')
+    figure(f"{total} queries, {len(empty)} empty, all of them expected: {not unexpected}" + "".join(
+        f'\n  empty: {q.dashboard} / "{q.panel}" {q.ref} ({EXPECTED_EMPTY.get((q.dashboard, q.panel), "UNEXPECTED")})'
+        for q in empty))
     assert total > 150
     assert not unexpected, "panels without data:\n" + "\n".join(
         f'{q.dashboard} / "{q.panel}" / {q.ref}: {q.expr}' for q in unexpected)

@@ -176,7 +176,7 @@ def finished_campaign(campaign: Campaign) -> Campaign:
     return campaign
 
 
-def test_targets_up_and_every_recording_rule_has_data(lab: Any) -> None:
+def test_targets_up_and_every_recording_rule_has_data(lab: Any, figure) -> None:
     targets = lab.targets()
     jobs = sorted({t["labels"]["job"] for t in targets})
     assert {"dcgm", "vllm", "node", "prometheus", "alertmanager"} <= set(jobs)
@@ -185,7 +185,7 @@ def test_targets_up_and_every_recording_rule_has_data(lab: Any) -> None:
     assert len([t for t in targets if t["labels"]["job"] == "vllm"]) == 7
     empty = [name for name in sorted(lab.recorded_names()) if not lab.query(name)]
     assert not empty, f"recording rules without data: {empty}"
-    print(f"{len(targets)} targets up ({', '.join(jobs)}); {len(lab.recorded_names())} recorded names with data")
+    figure(f"{len(targets)} targets up ({', '.join(jobs)}); {len(lab.recorded_names())} recorded names with data")
 
 
 def test_valid_configuration_is_validated_then_reloaded(lab: Any) -> None:
@@ -242,18 +242,16 @@ def test_fault_is_notified_with_its_labels_and_resolved(finished_campaign: Campa
     assert outcome.resolved, f"{case.alert} fired but its resolved notification never came after the repair"
 
 
-def test_print_fault_to_notification_times(finished_campaign: Campaign, capsys: pytest.CaptureFixture) -> None:
+def test_print_fault_to_notification_times(finished_campaign: Campaign, figure) -> None:
     rows = []
     for case in CASES:
         o = finished_campaign.outcomes[case.id]
         notified = f"{o.fired - o.injected:6.1f}" if o.fired else "  none"
         resolved = f"{o.resolved - o.cleared:6.1f}" if o.resolved and o.cleared else "  none"
         rows.append(f"  {case.id:<18} {case.alert + ' (' + case.severity + ')':<46} {notified} s {resolved} s")
-    with capsys.disabled():
-        print("\n  fault              alert (severity)                                "
-              "inject->notify  repair->resolved")
-        print("\n".join(rows))
-        print(f"  campaign: {finished_campaign.finished - finished_campaign.started:.0f} s")
+    figure("\n  fault              alert (severity)                                "
+           "inject->notify  repair->resolved\n" + "\n".join(rows)
+           + f"\n  campaign: {finished_campaign.finished - finished_campaign.started:.0f} s")
     assert all(finished_campaign.outcomes[c.id].fired for c in CASES)
 
 

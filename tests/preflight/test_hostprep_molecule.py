@@ -30,7 +30,7 @@ def _docker_answers() -> bool:
 
 
 @pytest.mark.parametrize("role", SCENARIOS)
-def test_molecule_scenario(role: str) -> None:
+def test_molecule_scenario(role: str, figure) -> None:
     molecule = Path(sys.executable).with_name("molecule")
     if not molecule.exists():
         pytest.skip(f"molecule is not installed beside {sys.executable}")
@@ -45,7 +45,7 @@ def test_molecule_scenario(role: str) -> None:
     started = time.monotonic()
     done = subprocess.run([str(molecule), "test"], cwd=scenario.parent.parent, env=env, capture_output=True,
                           text=True, timeout=900, check=False)
-    print(f"\nmolecule test of {role}: {time.monotonic() - started:.0f} s")
+    figure(f"molecule test of {role}: {time.monotonic() - started:.0f} s")
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     assert "idempotence: Executed: Successful" in done.stdout + done.stderr
     assert "verify: Executed: Successful" in done.stdout + done.stderr

@@ -1,7 +1,7 @@
 """GPU host preflight: parse the NVIDIA stack's tool output and judge whether a host is ready.
 
 `plan()` validates the role's variables, `judge()` turns a probe of a host into verdicts; the Ansible
-filters in ansible/filter_plugins/llmobs_hostprep.py are thin wrappers around both.
+filters in ansible/filter_plugins/llmobs.py are thin wrappers around both.
 """
 
 from llmobs.preflight.checks import CHECKS, Probe, judge, plan, validate_settings
