@@ -53,11 +53,20 @@ def _group(item: pytest.Item) -> str:
     return item.path.relative_to(REPO).as_posix()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the markers into groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))
     slow_first = {group: rank for rank, group in enumerate(SLOW_GROUPS)}
     items.sort(key=lambda item: slow_first.get(_group(item), len(SLOW_GROUPS)))  # stable: file order kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail loudly where xdist did not group: two workers would each start a lab and a molecule campaign."""
+    if getattr(session.config.option, "loadgroup", False) and not all("@" in item.nodeid for item in session.items):
+        raise pytest.UsageError("pytest-xdist did not tag the tests with their groups (a pytest/xdist version "
+                                "mismatch?): install the versions pyproject.toml allows")
 
 
 @pytest.fixture
