@@ -84,3 +84,34 @@ def probe(
         console.print(f"{query.dashboard} / \"{query.panel}\" / {query.ref}: no data: {query.expr}", markup=False,
                       soft_wrap=True)
     console.print(f"{len(empty)} query(ies) without data")
+
+
+@app.command()
+def preview(
+    files: DashboardFiles,
+    prometheus_url: Annotated[str, typer.Option(help="Prometheus to query.")] = "http://127.0.0.1:9090",
+    range_: Annotated[str, typer.Option("--range", help="Time range up to now, e.g. 15m, 1h.")] = "15m",
+    out: Annotated[Path, typer.Option(help="PNG to write (one dashboard), or a directory for <uid>.png each.")]
+    = Path("."),
+) -> None:
+    """Draw each dashboard as a PNG from this Prometheus' answers to its panel queries (variables at 'All'):
+    a preview where no Grafana runs, not a Grafana screenshot."""
+    from llmobs.catalog import duration_seconds
+    from llmobs.dashboards.preview import render
+
+    try:
+        range_s = duration_seconds(range_)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] --range: {error}")
+        raise typer.Exit(1) from None
+    if out.suffix.lower() == ".png" and len(files) > 1:
+        console.print("[red]error:[/red] --out names one PNG but several dashboards were given: pass a directory")
+        raise typer.Exit(1)
+    for path in files:
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        target = out if out.suffix.lower() == ".png" else out / f"{dashboard.get('uid', path.stem)}.png"
+        result = render(dashboard, prometheus_url, target, range_s)
+        empty = result.empty()
+        console.print(f"wrote {target} ({target.stat().st_size // 1024} KiB): {len(result.panels)} panels, "
+                      f"{len(empty)} without data" + "".join(f"\n  No data: {title}" for title in empty),
+                      markup=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +41,8 @@ def variable_values(dashboard: dict[str, Any]) -> dict[str, str]:
     return values
 
 
-def live_queries(dashboard: dict[str, Any]) -> Iterator[LiveQuery]:
-    """The variables' label_values selectors, then every panel query, ready to send to Prometheus."""
-    values = {**variable_values(dashboard), **LIVE_BUILTINS}
+def substitute_live(expr: str, values: Mapping[str, str]) -> str:
+    """The expression as Grafana sends it: every variable replaced by its value in `values`."""
 
     def substitute(match: Any) -> str:
         name = next(group for group in match.groups() if group)
@@ -51,21 +50,40 @@ def live_queries(dashboard: dict[str, Any]) -> Iterator[LiveQuery]:
             raise KeyError(f"no live value for variable ${name}")
         return values[name]
 
+    return VARIABLE_PATTERN.sub(substitute, expr)
+
+
+def live_queries(dashboard: dict[str, Any]) -> Iterator[LiveQuery]:
+    """The variables' label_values selectors, then every panel query, ready to send to Prometheus."""
+    values = {**variable_values(dashboard), **LIVE_BUILTINS}
     queries = [*variable_queries(dashboard), *(query for _panel, query in dashboard_queries(dashboard))]
     for query in queries:
-        yield LiveQuery(query.dashboard, query.panel, query.ref, VARIABLE_PATTERN.sub(substitute, query.expr))
+        yield LiveQuery(query.dashboard, query.panel, query.ref, substitute_live(query.expr, values))
 
 
-def instant_query(prometheus_url: str, expr: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """The result vector of an instant query; raises on an HTTP or query error."""
-    url = prometheus_url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+def _api(prometheus_url: str, endpoint: str, params: dict[str, str], timeout: float) -> list[dict[str, Any]]:
+    """The result of a Prometheus query API call; raises on an HTTP or query error."""
+    url = f"{prometheus_url.rstrip('/')}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
     with urllib.request.urlopen(url, timeout=timeout) as response:
         body = json.load(response)
     if body.get("status") != "success":
-        raise RuntimeError(f"query failed: {body.get('error')}: {expr}")
+        raise RuntimeError(f"query failed: {body.get('error')}: {params['query']}")
     result = body["data"]["result"]
     # A scalar result (e.g. from vector arithmetic on literals) is data too.
     return result if isinstance(result, list) else [result]
+
+
+def instant_query(prometheus_url: str, expr: str, timeout: float = 10.0,
+                  at: float | None = None) -> list[dict[str, Any]]:
+    """The result vector of an instant query (now, or at the Unix time `at`)."""
+    return _api(prometheus_url, "query", {"query": expr, **({"time": f"{at:.3f}"} if at else {})}, timeout)
+
+
+def range_query(prometheus_url: str, expr: str, start: float, end: float, step: float,
+                timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The result matrix of a range query from `start` to `end` (Unix times) every `step` seconds."""
+    params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    return _api(prometheus_url, "query_range", params, timeout)
 
 
 def empty_queries(prometheus_url: str, dashboards: list[dict[str, Any]]) -> list[LiveQuery]:
