@@ -33,6 +33,9 @@ PASSWORD_FILE = images.CACHE_DIR / "grafana-admin-password"
 UNSHARED_ROOT = images.CACHE_DIR / "host-root-unshared"
 MOUNTINFO = Path("/proc/self/mountinfo")
 DEFAULT_PROJECT = "llmobs"
+# Where simulated hosts run: `llmobs lab up` (the whole lab in one project) and `./kit lab` (the
+# lab_simulators role of inventories/lab); `llmobs fault` looks in both unless told a project.
+SIMULATOR_PROJECTS = (DEFAULT_PROJECT, "llmobs-lab-simulators")
 CONTROL_PORT = 9401
 # Published services: the variable that sets the host port, and the port inside the container.
 PUBLISHED = {

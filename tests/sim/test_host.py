@@ -150,6 +150,9 @@ def test_fault_cli_against_a_control_url(host) -> None:
     assert done.returncode == 2 and "factor" in done.stderr and "not a number" in done.stderr
     done = subprocess.run([*llmobs, "fault", "clear", urls["control"]], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "cleared engine-stuck" in done.stdout
+    done = subprocess.run([*llmobs, "fault", "inject", "gpu-x9-1", "xid"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "'gpu-x9-1' is not a simulated host" in done.stderr, done.stderr
+    assert "gpu-h100-1" in done.stderr, "the error lists the lab's simulated hosts"
 
 
 def test_a_host_with_overlapping_engines_is_refused(tmp_path: Path) -> None:

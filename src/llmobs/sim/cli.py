@@ -214,7 +214,9 @@ def alert_sink(
 
 # ---------------------------------------------------------------------------------------- faults
 Target = Annotated[str, typer.Argument(help="a simulated host of the lab (e.g. gpu-h100-1) or a control URL")]
-Project = Annotated[str, typer.Option("--project", "-p", envvar="LLMOBS_LAB_PROJECT", help="compose project")]
+Project = Annotated[str | None, typer.Option(
+    "--project", "-p", envvar="LLMOBS_LAB_PROJECT",
+    help="compose project of the simulated hosts [default: the running lab, llmobs or llmobs-lab-simulators]")]
 
 
 def _params(items: list[str]) -> dict[str, str]:
@@ -227,15 +229,18 @@ def _params(items: list[str]) -> dict[str, str]:
     return params
 
 
-def _control_url(target: str, project: str) -> str:
+def _control_url(target: str, project: str | None) -> str:
     if target.startswith(("http://", "https://")):
         return target.rstrip("/")
-    from llmobs.lab import Lab, LabError
+    from llmobs.lab import SIMULATOR_PROJECTS, Lab, LabError
 
-    try:
-        return Lab(project=project).control_url(target)
-    except LabError as error:
-        raise ConfigError("target", str(error), "name a simulated host or give its fault port's URL") from None
+    errors = []
+    for candidate in [project] if project else SIMULATOR_PROJECTS:
+        try:
+            return Lab(project=candidate).control_url(target)
+        except LabError as error:
+            errors.append(str(error))
+    raise ConfigError("target", "; ".join(dict.fromkeys(errors)), "name a simulated host or give its fault port's URL")
 
 
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -252,16 +257,17 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
         raise ConfigError("target", f"{url} does not answer: {error}", "is the lab up? (`llmobs lab status`)") from None
 
 
-def _lab_hosts(project: str) -> list[str]:
-    from llmobs.lab import Lab
+def _lab_hosts() -> list[str]:
+    from llmobs.lab import TOPOLOGY
+    from llmobs.sim.topology import load_topology
 
-    return [host.name for host in Lab(project=project).topology().simulated()]
+    return [host.name for host in load_topology(TOPOLOGY).simulated()]
 
 
 @fault_app.command()
 def inject(target: Target, fault: Annotated[str, typer.Argument(help="see `llmobs fault kinds`")],
            params: Annotated[list[str] | None, typer.Argument(help="KEY=VALUE: gpu=, engine=, code=, ...")] = None,
-           project: Project = "llmobs") -> None:
+           project: Project = None) -> None:
     """Inject FAULT into TARGET, e.g. `llmobs fault inject gpu-h100-1 xid gpu=2 code=79`."""
     try:
         url = _control_url(target, project)
@@ -277,13 +283,13 @@ def inject(target: Target, fault: Annotated[str, typer.Argument(help="see `llmob
 def clear(target: Annotated[str | None, typer.Argument(help="host or URL; none: every simulated host")] = None,
           fault: Annotated[str | None, typer.Argument(help="only this fault")] = None,
           params: Annotated[list[str] | None, typer.Argument(help="gpu=N or engine=MODEL")] = None,
-          project: Project = "llmobs") -> None:
+          project: Project = None) -> None:
     """Clear faults (all of them by default): the repair, e.g. a GPU reset or an engine restart."""
     try:
         filters = _params(params or [])
         if fault:
             filters["fault"] = fault
-        targets = [target] if target else _lab_hosts(project)
+        targets = [target] if target else _lab_hosts()
         for name in targets:
             url = _control_url(name, project)
             answer = _call("DELETE", f"{url}/sim/faults?{urlencode(filters)}")
@@ -295,11 +301,11 @@ def clear(target: Annotated[str | None, typer.Argument(help="host or URL; none: 
 
 @fault_app.command("list")
 def list_faults(target: Annotated[str | None, typer.Argument(help="host or URL; none: every simulated host")] = None,
-                project: Project = "llmobs") -> None:
+                project: Project = None) -> None:
     """The faults in force."""
     table = Table("host", "fault", "target", "parameters")
     try:
-        for name in [target] if target else _lab_hosts(project):
+        for name in [target] if target else _lab_hosts():
             answer = _call("GET", f"{_control_url(name, project)}/sim/faults")
             for item in answer["faults"]:
                 where = f"gpu {item['gpu']}" if item["gpu"] is not None else item["engine"] or "exporter"
