@@ -68,3 +68,18 @@ def test_standins_keep_the_upstream_interface() -> None:
         checked += 1
     if not checked:
         pytest.skip("every image is the upstream one: no stand-in to compare")
+
+
+@pytest.mark.docker
+def test_a_rebuild_removes_the_image_it_replaced() -> None:
+    if not setup.docker_answers():
+        pytest.skip("Docker Engine is not running: run `./kit test`, which starts it")
+    base = images.base_image(print)
+    old, new = "llmobs-standin/superseded-check:old", "llmobs-standin/superseded-check:new"
+    for tag in (old, new):
+        subprocess.run(["docker", "tag", base, tag], check=True)
+    try:
+        images._remove_superseded(new)
+        assert not images.present(old) and images.present(new) and images.present(base)
+    finally:
+        subprocess.run(["docker", "image", "rm", old, new], capture_output=True)

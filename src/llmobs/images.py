@@ -111,6 +111,17 @@ def _build(tag: str, context: Path, build_args: dict[str, str], source_hash: str
     result = _docker(*args, str(context), check=False)
     if result.returncode != 0:
         raise ImageError(f"building {tag} failed:\n{result.stderr[-3000:]}")
+    _remove_superseded(tag)
+
+
+def _remove_superseded(tag: str) -> None:
+    """The kit's images that a rebuild replaced: each is a few hundred MB that nothing uses any more.
+    One that a container still runs stays (`docker image rm` refuses it)."""
+    repository = tag.rpartition(":")[0]
+    listed = _docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository, check=False).stdout.split()
+    if older := [name for name in listed if name != tag]:
+        _docker("image", "rm", *older, check=False)
+    _docker("image", "prune", "--force", "--filter", "label=org.llmobs.source-hash", check=False)
 
 
 def base_image(log: Log) -> str:
