@@ -57,3 +57,10 @@ def test_spec_defaults_equal_role_defaults(role: Path) -> None:
 def test_role_variables_carry_the_role_prefix(role: Path) -> None:
     foreign = [name for name in _spec(role) if not name.startswith(f"{role.name}_")]
     assert not foreign, f"{role.name}: options must start with {role.name}_: {foreign}"
+
+
+def test_llmobs_fault_looks_where_the_lab_simulators_role_runs_them() -> None:
+    from llmobs.lab import SIMULATOR_PROJECTS
+
+    project = _defaults(REPO / "roles" / "lab_simulators")["lab_simulators_project"]
+    assert project in SIMULATOR_PROJECTS, f"add {project!r} to llmobs.lab.SIMULATOR_PROJECTS"

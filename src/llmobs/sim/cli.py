@@ -216,7 +216,7 @@ def alert_sink(
 Target = Annotated[str, typer.Argument(help="a simulated host of the lab (e.g. gpu-h100-1) or a control URL")]
 Project = Annotated[str | None, typer.Option(
     "--project", "-p", envvar="LLMOBS_LAB_PROJECT",
-    help="compose project of the simulated hosts [default: the running lab, llmobs or llmobs-lab-simulators]")]
+    help="compose project of the simulated hosts [default: that of `llmobs lab up` or of `./kit lab`]")]
 
 
 def _params(items: list[str]) -> dict[str, str]:
@@ -258,10 +258,9 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str
 
 
 def _lab_hosts() -> list[str]:
-    from llmobs.lab import TOPOLOGY
-    from llmobs.sim.topology import load_topology
+    from llmobs.lab import Lab
 
-    return [host.name for host in load_topology(TOPOLOGY).simulated()]
+    return [host.name for host in Lab().topology().simulated()]
 
 
 @fault_app.command()
