@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from llmobs import catalog as catalog_mod
+from llmobs import promql
 from llmobs.catalog import Metric
-from llmobs.rules import promql, resolve_settings, rule_groups
+from llmobs.rules import resolve_settings, rule_groups
 from llmobs.settings import Settings
 
 PATH = "compose/dcgm-exporter/counters.csv"

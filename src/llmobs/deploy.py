@@ -17,20 +17,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, rules, scrape
+from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, PORTS
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings, load_settings
 
 # The compose service of each job on a monitoring host's docker network, and the port it listens on
-# inside its container: the host's own Prometheus reaches its neighbours by these names.
-LOCAL_SERVICES = {
-    "prometheus": ("localhost", 9090),
-    "alertmanager": ("alertmanager", 9093),
-    "grafana": ("grafana", 3000),
-    "node": ("node-exporter", 9100),
-    "dcgm": ("dcgm-exporter", 9400),
-}
+# inside its container: the host's own Prometheus reaches its neighbours by these names (itself as localhost).
+LOCAL_SERVICES = {job: ("localhost" if job == "prometheus" else service, EXPORTER_PORTS[job])
+                  for job, service in COMPOSE_SERVICES.items()}
 
 
 class _Strict(BaseModel):
@@ -41,7 +37,7 @@ class Endpoint(_Strict):
     """One entry of a host's `vllm_endpoints`."""
 
     model: str = Field(min_length=1)
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(PORTS["vllm"], ge=1, le=65535)
     gpus: tuple[int, ...] = Field(min_length=1)
     address: str | None = None
 
@@ -172,7 +168,7 @@ def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[dict[str, A
                              "labels": host.labels})
         if host.monitoring:
             am = exporters["alertmanager"]
-            alertmanagers.append(f"{am['address']}:{am['port'] or scrape.EXPORTER_PORTS['alertmanager']}")
+            alertmanagers.append(f"{am['address']}:{am['port'] or EXPORTER_PORTS['alertmanager']}")
     return scrape_hosts, alertmanagers
 
 

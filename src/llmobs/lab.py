@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmobs import images
+from llmobs.conventions import ALERT_SINK_PORT, ALERT_SINK_SERVICE, COMPOSE_SERVICES, PORTS, SIM_CONTROL_PORT
 from llmobs.sim.topology import LabTopology, load_topology
 
 COMPOSE_DIR = images.COMPOSE_DIR
@@ -36,14 +37,13 @@ DEFAULT_PROJECT = "llmobs"
 # Where simulated hosts run: `llmobs lab up` (the whole lab in one project) and `./kit lab` (the
 # lab_simulators role of inventories/lab); `llmobs fault` looks in both unless told a project.
 SIMULATOR_PROJECTS = (DEFAULT_PROJECT, "llmobs-lab-simulators")
-CONTROL_PORT = 9401
 # Published services: the variable that sets the host port, and the port inside the container.
 PUBLISHED = {
-    "prometheus": ("LLMOBS_PROMETHEUS_PORT", 9090),
-    "alertmanager": ("LLMOBS_ALERTMANAGER_PORT", 9093),
-    "grafana": ("LLMOBS_GRAFANA_PORT", 3000),
-    "alert-sink": ("LLMOBS_ALERT_SINK_PORT", 9095),
-    "node-exporter": ("LLMOBS_NODE_EXPORTER_PORT", 9100),
+    "prometheus": ("LLMOBS_PROMETHEUS_PORT", PORTS["prometheus"]),
+    "alertmanager": ("LLMOBS_ALERTMANAGER_PORT", PORTS["alertmanager"]),
+    "grafana": ("LLMOBS_GRAFANA_PORT", PORTS["grafana"]),
+    ALERT_SINK_SERVICE: ("LLMOBS_ALERT_SINK_PORT", ALERT_SINK_PORT),
+    COMPOSE_SERVICES["node"]: ("LLMOBS_NODE_EXPORTER_PORT", PORTS["node"]),
 }
 
 
@@ -156,7 +156,7 @@ class Lab:
         names = [h.name for h in self.topology().simulated()]
         if host not in names:
             raise LabError(f"{host!r} is not a simulated host of the lab; use one of {', '.join(names)}")
-        return f"http://{self.port(host, CONTROL_PORT)}"
+        return f"http://{self.port(host, SIM_CONTROL_PORT)}"
 
     def config_dir(self, service: str) -> Path:
         """The host directory the service's configuration is mounted from."""

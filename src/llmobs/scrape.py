@@ -19,17 +19,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmobs import catalog as catalog_mod
-from llmobs import yamlfmt
+from llmobs import conventions, yamlfmt
+from llmobs.conventions import EXPORTER_PORTS, JOB_ORDER, ExporterJob, Job
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings
 
-# Jobs whose targets come from a host's `exporters` (vLLM targets come from settings.vllm_endpoints),
-# with the port each listens on unless the host says otherwise.
-EXPORTER_PORTS = {"node": 9100, "dcgm": 9400, "prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
-JOB_ORDER = ("prometheus", "alertmanager", "grafana", "node", "dcgm", "vllm")
-
-ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana"]
-Job = Literal["node", "dcgm", "vllm", "prometheus", "alertmanager", "grafana"]
+# Jobs whose targets come from a host's `exporters` (ExporterJob, each on its EXPORTER_PORTS port unless the
+# host says otherwise); vLLM targets come from settings.vllm_endpoints.
 Duration = Annotated[str, Field(pattern=catalog_mod.DURATION_PATTERN, description="e.g. 10s, 1m")]
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", description="a host name or an IPv4 address")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
@@ -107,7 +103,7 @@ class ScrapeOptions(_Strict):
     job_intervals: dict[Job, Duration] = Field(default_factory=lambda: {"dcgm": "10s", "vllm": "10s"})
     external_labels: dict[LabelName, str] = Field(default_factory=dict)
     alertmanagers: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+:[0-9]+$")], ...] = (
-        "alertmanager:9093",)
+        conventions.instance(conventions.COMPOSE_SERVICES["alertmanager"], EXPORTER_PORTS["alertmanager"]),)
     remote_write: tuple[RemoteWrite, ...] = ()
     rule_files: tuple[str, ...] = ("rules/*.yml",)
     # How Prometheus talks to targets (and Alertmanagers) that serve TLS or basic auth: scheme,

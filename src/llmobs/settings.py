@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmobs import catalog as catalog_mod
+from llmobs.conventions import PORTS
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 
 # A share strictly between 0 and 1.
@@ -257,7 +258,7 @@ class VllmEndpoint(_Strict):
 
     host: LabelValue
     model: str = Field(min_length=1, description="served model name (the engine's model_name label)")
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(PORTS["vllm"], ge=1, le=65535)
     gpus: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
     address: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="scrape address; unset: host")
 

@@ -11,9 +11,9 @@ import yaml
 from rules_support import REPO
 
 from llmobs import catalog as catalog_mod
-from llmobs import dcgm_csv
+from llmobs import dcgm_csv, promql
 from llmobs.catalog import ENGINE_GPU_INFO
-from llmobs.rules import panel_thresholds, promql, render_rule_files, rule_groups
+from llmobs.rules import panel_thresholds, render_rule_files, rule_groups
 from llmobs.settings import load_settings
 
 # dcgm-exporter 4.5.3-4.8.2 etc/default-counters.csv, enabled lines in order (metrics-facts.md §2.4).

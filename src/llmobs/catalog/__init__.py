@@ -1,8 +1,8 @@
 """The metrics catalog: the kit's one source of truth, loaded from the YAML beside this module.
 
 `load()` validates the data files (metrics, recording rules, GPU models, alerts, XID classes, SLOs) and
-returns a `Catalog` that every generator, simulator and test reads. Recording-rule templates are rendered
-for a given host label name by `Catalog.recording_groups(host_label)`.
+returns a `Catalog` that every generator, simulator and test reads. What the results are called (series,
+rule groups, runbook pages) is llmobs.conventions; llmobs.rules renders the recording-rule templates.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import re
 from importlib import resources
 from typing import Any, Literal
 
-import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from llmobs import conventions
+from llmobs.conventions import ENGINE_GPU_INFO as ENGINE_GPU_INFO  # re-exported for llmobs.dashboards
+from llmobs.conventions import XID_CLASS_INFO as XID_CLASS_INFO
 from llmobs.errors import ConfigError, from_validation_error
 
 Layer = Literal["gpu", "inference", "business", "platform"]
@@ -28,9 +30,6 @@ SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 # A Prometheus duration with one unit, e.g. 30s, 5m, 6h, 30d.
 DURATION_PATTERN = r"^[0-9]+(ms|s|m|h|d|w|y)$"
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-# Series the rule generators produce besides the catalog's recording rules (see llmobs.rules).
-ENGINE_GPU_INFO = "llmobs:engine_gpu:info"
-XID_CLASS_INFO = "llmobs:xid_class:info"
 
 
 def duration_seconds(duration: str) -> float:
@@ -265,14 +264,6 @@ class SloCatalog(_Strict):
                     raise ValueError(f"alert window {duration} is not in sli_windows {list(self.sli_windows)}")
         return self
 
-    def recorded_names(self, period: str) -> list[str]:
-        """Every `slo:*` series name the SLO rules record for an SLO period such as `30d`."""
-        windows = [*self.sli_windows, period]
-        return [f"slo:sli_error:ratio_rate{w}" for w in windows] + [
-            "slo:objective:ratio", "slo:error_budget:ratio", "slo:current_burn_rate:ratio",
-            "slo:period_burn_rate:ratio", "slo:period_error_budget_remaining:ratio",
-        ]
-
 
 class Catalog(_Strict):
     layers: dict[Layer, LayerInfo]
@@ -331,10 +322,22 @@ class Catalog(_Strict):
     def alert_rules(self) -> list[AlertRule]:
         return [rule for family in self.alerts.families for rule in family.alerts]
 
-    def family_of(self, alert: str) -> AlertFamily:
+    def page_of(self, alert: str) -> str:
+        """The runbook page (docs/runbooks/<page>.md) of an alert: its family's, or the SLO burn page."""
         for family in self.alerts.families:
             if any(rule.alert == alert for rule in family.alerts):
-                return family
+                return family.page
+        if alert in {slo.alert for slo in self.slos.slos}:
+            return conventions.SLO_BURN_PAGE
+        raise KeyError(f"{alert!r} is not an alert of the catalog")
+
+    def component_of(self, alert: str) -> Component:
+        """The component (and so the team) of an alert."""
+        for family in self.alerts.families:
+            if any(rule.alert == alert for rule in family.alerts):
+                return family.component
+        if alert in {slo.alert for slo in self.slos.slos}:
+            return "slo"
         raise KeyError(f"{alert!r} is not an alert of the catalog")
 
     def buckets_of(self, metric: Metric) -> tuple[float, ...]:
@@ -352,56 +355,17 @@ class Catalog(_Strict):
                 names.add(metric.name)
         return names
 
-    # ------------------------------------------------------------------ recording rules
-    def recording_groups(self, host_label: str = "host") -> list[RuleGroup]:
-        """The business layer with its templates rendered: histogram groups first, then the catalog's."""
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-
-        def render(text: str) -> str:
-            return " ".join(env.from_string(text).render(host=host_label).split())
-
-        groups = [self._latency_group(host_label)]
-        for group in self.recording.groups:
-            rules = tuple(rule.model_copy(update={"expr": render(rule.expr)}) for rule in group.rules)
-            groups.append(RuleGroup(name=group.name, rules=rules))
-        return groups
-
+    # ------------------------------------------------------------------ recorded series
     def recorded_names(self) -> set[str]:
-        return {rule.record for group in self.recording_groups() for rule in group.rules}
+        """Every series the catalog's recording rules record, the latency histograms' included."""
+        latency = {name(hist.name, level) for hist in self.recording.latency_histograms
+                   for level in conventions.LATENCY_LEVELS
+                   for name in (conventions.latency_buckets, conventions.latency_quantile)}
+        return latency | {rule.record for group in self.recording.groups for rule in group.rules}
 
     def generated_names(self, slo_period: str) -> set[str]:
         """Series the rule generators record besides the catalog's rules: inventory, XID classes, SLOs."""
-        return {ENGINE_GPU_INFO, XID_CLASS_INFO, *self.slos.recorded_names(slo_period)}
-
-    def _latency_group(self, host: str) -> RuleGroup:
-        by_instance = f"{host}, instance, model_name"
-        rules: list[RecordingRule] = []
-        for hist in self.recording.latency_histograms:
-            unit = self.metric(hist.sources[0]).unit
-            instance_buckets = f"instance_model_le:{hist.name}_bucket:rate5m"
-            model_buckets = f"model_le:{hist.name}_bucket:rate5m"
-            sources = " or ".join(
-                f"sum by ({by_instance}, le) (rate({source}_bucket[5m]))" for source in hist.sources
-            )
-            rules.append(RecordingRule(
-                record=instance_buckets, expr=sources, unit="per_second",
-                meaning=f"Bucket rates of the {hist.meaning} histogram per instance and model"
-                + (f" (also reads the old name {', '.join(hist.sources[1:])})" if len(hist.sources) > 1 else "")
-                + ".",
-            ))
-            rules.append(RecordingRule(
-                record=model_buckets, expr=f"sum by (model_name, le) ({instance_buckets})",
-                unit="per_second", meaning=f"Bucket rates of the {hist.meaning} histogram per model.",
-            ))
-            for level, buckets in (("instance_model", instance_buckets), ("model", model_buckets)):
-                for quantile in self.recording.quantiles:
-                    rules.append(RecordingRule(
-                        record=f"{level}:{hist.name}:histogram_quantile5m",
-                        expr=f"histogram_quantile({quantile}, {buckets})",
-                        unit=unit, labels={"quantile": str(quantile)},
-                        meaning=f"P{quantile * 100:g} {hist.meaning} per {level.replace('_', ' and ')}.",
-                    ))
-        return RuleGroup(name="llmobs.vllm.latency", rules=tuple(rules))
+        return {ENGINE_GPU_INFO, XID_CLASS_INFO, *conventions.slo_series(self.slos.sli_windows, slo_period)}
 
 
 def _read(name: str) -> Any:

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmobs import catalog as catalog_mod
+from llmobs import conventions, promql
 from llmobs.catalog import Catalog
-from llmobs.rules import alerts, inventory, promql, slo
+from llmobs.conventions import RULES_DIR, TESTS_DIR
+from llmobs.rules import alerts, inventory, recording, slo
 from llmobs.settings import Settings, as_settings, load_settings
 from llmobs.yamlfmt import dump, generated_header
 
-RULES_DIR = "prometheus/rules"
-TESTS_DIR = "prometheus/tests"
+__all__ = ["RULES_DIR", "TESTS_DIR", "alert_list", "panel_thresholds", "render_rule_files", "render_rule_tests",
+           "rule_groups"]
 _HEADER = generated_header("src/llmobs/catalog and the settings")
 
 
@@ -40,19 +42,19 @@ def rule_groups(settings: Settings, catalog: Catalog | None = None) -> dict[str,
     """The rule groups of each rule file, every expression checked to read only existing series."""
     catalog = catalog or catalog_mod.load()
     host = settings.labels.host
-    recording = [
+    business = [
         {"name": group.name, "rules": [
             {"record": r.record, "expr": r.expr, **({"labels": dict(r.labels)} if r.labels else {})}
             for r in group.rules
         ]}
-        for group in catalog.recording_groups(host)
+        for group in recording.recording_groups(catalog, host)
     ]
-    recording.append(inventory.xid_class_group(catalog))
+    business.append(inventory.xid_class_group(catalog))
     spec = catalog.slos
     files = {
-        "recording.yml": recording,
-        "slo.yml": slo.recording_groups(settings, spec),
-        "inventory.yml": [inventory.engine_gpu_group(settings.vllm_endpoints, host)],
+        conventions.RECORDING_FILE: business,
+        conventions.SLO_FILE: slo.recording_groups(settings, spec),
+        conventions.INVENTORY_FILE: [inventory.engine_gpu_group(settings.vllm_endpoints, host)],
     }
     known = catalog.exposed_series_names() | catalog.generated_names(settings.slo.period) | {
         rule["record"] for groups in files.values() for group in groups for rule in group["rules"]
@@ -61,8 +63,8 @@ def rule_groups(settings: Settings, catalog: Catalog | None = None) -> dict[str,
         for group in groups:
             for rule in group["rules"]:
                 promql.check_known(rule["expr"], f"{name}: {group['name']}: {rule['record']}", known)
-    files["alerts.yml"] = alerts.groups(settings, catalog, known) + slo.alert_groups(settings, spec)
-    for group in files["alerts.yml"]:
+    files[conventions.ALERTS_FILE] = alerts.groups(settings, catalog, known) + slo.alert_groups(settings, spec)
+    for group in files[conventions.ALERTS_FILE]:
         for rule in group["rules"]:
             promql.check_known(rule["expr"], f"alerts.yml: {rule['alert']}({rule['labels']['severity']})", known)
     return files
@@ -97,11 +99,10 @@ def alert_list(settings: Settings | dict[str, Any] | None = None, catalog: Catal
     """Every alerting rule the settings enable, in file order."""
     settings = as_settings(settings)
     catalog = catalog or catalog_mod.load()
-    pages = {rule.alert: family.page for family in catalog.alerts.families for rule in family.alerts}
     return [
         AlertInfo(rule["alert"], rule["labels"]["severity"], rule["labels"]["component"], rule["labels"]["team"],
-                  rule["for"], pages.get(rule["alert"], slo.PAGE), rule["annotations"]["summary"])
-        for group in rule_groups(settings, catalog)["alerts.yml"] for rule in group["rules"]
+                  rule["for"], catalog.page_of(rule["alert"]), rule["annotations"]["summary"])
+        for group in rule_groups(settings, catalog)[conventions.ALERTS_FILE] for rule in group["rules"]
     ]
 
 

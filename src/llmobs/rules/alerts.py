@@ -4,48 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-
+from llmobs import conventions, promql, templating
 from llmobs.catalog import AlertRule, Catalog
-from llmobs.errors import ConfigError
-from llmobs.rules import promql
-from llmobs.settings import Settings
+from llmobs.promql import by
+from llmobs.settings import Settings, Thresholds
 
-# Angle delimiters: Prometheus' own {{ }} templates in the annotations pass through untouched.
-_ENV = jinja2.Environment(
-    variable_start_string="<<", variable_end_string=">>", block_start_string="<%", block_end_string="%>",
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
-    finalize=lambda value: f"{value:g}" if isinstance(value, float) else value,  # 5.0 -> 5
-)
+SOURCE = "src/llmobs/catalog/alerts.yaml"
+# Filesystems that are never a model or data volume, whatever their mountpoint.
+PSEUDO_FILESYSTEMS = ("tmpfs", "ramfs", "squashfs")
+
+
+def filesystems(thresholds: Thresholds) -> str:
+    """The node_exporter matchers of the watched model and data volumes (thresholds.disk_mountpoints)."""
+    watched = promql.matches("mountpoint", promql.alternatives(thresholds.disk_mountpoints))
+    return f"{watched}, {promql.none_of('fstype', PSEUDO_FILESYSTEMS)}"
 
 
 def template_context(settings: Settings) -> dict[str, Any]:
     """What `<< ... >>` may use in alerts.yaml (documented at the top of that file)."""
     host = settings.labels.host
-    t = settings.thresholds
     host_ref = "{{ $labels." + host + " }}"
     return {
         "host": host,
-        "gpu": f"{host}, gpu, UUID, modelName",
-        "engine": f"{host}, instance, model_name",
+        "gpu": by(host, "gpu", "UUID", "modelName"),
+        "engine": by(host, "instance", "model_name"),
         "gpu_ref": "GPU {{ $labels.gpu }} ({{ $labels.UUID }}, {{ $labels.modelName }}) on " + host_ref,
         "engine_ref": "{{ $labels.model_name }} on {{ $labels.instance }} (" + host_ref + ")",
         "jobs": settings.jobs,
-        "t": t,
-        "filesystems": f"mountpoint=~{promql.regex_alternatives(t.disk_mountpoints)}, fstype!~\"tmpfs|ramfs|squashfs\"",
+        "t": settings.thresholds,
+        "filesystems": filesystems(settings.thresholds),
     }
 
 
 def render_text(text: str, context: dict[str, Any], field: str) -> str:
-    try:
-        return _ENV.from_string(text).render(context).strip()
-    except jinja2.TemplateError as error:
-        raise ConfigError(field, f"template error: {error}", "use only the names listed at the top of alerts.yaml",
-                          "src/llmobs/catalog/alerts.yaml") from None
+    return templating.render(text, context, field, SOURCE,
+                             fix="use only the names listed at the top of alerts.yaml").strip()
 
 
 def runbook_url(settings: Settings, page: str, alert: str) -> str:
-    return f"{settings.alerting.runbook_base_url.rstrip('/')}/{page}.md#{alert.lower()}"
+    return conventions.runbook_url(settings.alerting.runbook_base_url, page, alert)
 
 
 def override_for(settings: Settings, alert: str, severity: str) -> tuple[str | None, bool]:
@@ -96,5 +93,5 @@ def groups(settings: Settings, catalog: Catalog, known: set[str]) -> list[dict[s
             if rendered:
                 rules.append(rendered)
         if rules:
-            result.append({"name": f"llmobs.alerts.{family.page}", "rules": rules})
+            result.append({"name": conventions.alert_group(family.page), "rules": rules})
     return result

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from llmobs.catalog import ENGINE_GPU_INFO, XID_CLASS_INFO, Catalog
+from llmobs.catalog import Catalog
+from llmobs.conventions import ENGINE_GPU_INFO, INVENTORY_GROUP, XID_CLASS_INFO, XID_CLASSES_GROUP
 from llmobs.settings import VllmEndpoint
 
 
@@ -16,7 +17,7 @@ def engine_gpu_group(endpoints: Iterable[VllmEndpoint], host_label: str) -> dict
          "labels": {host_label: e.host, "instance": e.instance, "model_name": e.model, "gpu": str(gpu)}}
         for e in endpoints for gpu in e.gpus
     ]
-    return {"name": "llmobs.inventory", "rules": rules}
+    return {"name": INVENTORY_GROUP, "rules": rules}
 
 
 def xid_class_group(catalog: Catalog) -> dict[str, Any]:
@@ -28,4 +29,4 @@ def xid_class_group(catalog: Catalog) -> dict[str, Any]:
                     "xid_action": xids.actions[xid.action]}}
         for code, xid in sorted(xids.codes.items())
     ]
-    return {"name": "llmobs.xid-classes", "rules": rules}
+    return {"name": XID_CLASSES_GROUP, "rules": rules}

@@ -19,6 +19,7 @@ from typing import Any
 
 from llmobs import catalog as catalog_mod
 from llmobs.catalog import Catalog, duration_seconds
+from llmobs.conventions import ENGINE_GPU_INFO
 from llmobs.rules import slo as slo_rules
 from llmobs.rules.alerts import runbook_url
 from llmobs.settings import Settings
@@ -219,21 +220,16 @@ class Builder:
         self.host = settings.labels.host
         self.jobs = settings.jobs
         self.t = settings.thresholds
-        self.components = {rule.alert: family.component for family in catalog.alerts.families
-                           for rule in family.alerts}
-        self.pages = {rule.alert: family.page for family in catalog.alerts.families for rule in family.alerts}
-        for spec in catalog.slos.slos:
-            self.components[spec.alert], self.pages[spec.alert] = "slo", slo_rules.PAGE
 
     # ------------------------------------------------------------------ expectations
     def expect(self, alert: str, severity: str, labels: dict[str, str], summary: str,
                description: str) -> dict[str, Any]:
-        component = self.components[alert]
+        component = self.catalog.component_of(alert)
         return {
             "exp_labels": {**labels, "severity": severity, "component": component,
                            "team": self.settings.alerting.teams[component]},
             "exp_annotations": {"summary": summary, "description": description,
-                                "runbook_url": runbook_url(self.settings, self.pages[alert], alert)},
+                                "runbook_url": runbook_url(self.settings, self.catalog.page_of(alert), alert)},
         }
 
     @staticmethod
@@ -361,7 +357,7 @@ class Builder:
         return series
 
     def engine_gpu_info(self, tl: Timeline, engine: Engine, gpus: list[Gpu]) -> list[Series]:
-        return [Series(catalog_mod.ENGINE_GPU_INFO, {**self.engine_labels(engine), "gpu": str(g.index)}, tl.flat(1))
+        return [Series(ENGINE_GPU_INFO, {**self.engine_labels(engine), "gpu": str(g.index)}, tl.flat(1))
                 for g in gpus]
 
     # ------------------------------------------------------------------ the monitoring stack
@@ -625,7 +621,7 @@ def engine_faults(b: Builder) -> list[Scenario]:
     def fault(name: str, inventory: bool = True) -> tuple[Scenario, Engine]:
         scenario = Scenario(name, tl)
         series, _, engine = b.busy_host(tl, "gpu-node-1", 2, "H100-SXM", model, parts=("vllm",))
-        scenario.series += [s for s in series if inventory or s.name != catalog_mod.ENGINE_GPU_INFO]
+        scenario.series += [s for s in series if inventory or s.name != ENGINE_GPU_INFO]
         return scenario, engine
 
     def engine_down(scenario: Scenario, engine: Engine, at: int) -> None:
@@ -792,7 +788,7 @@ def host_faults(b: Builder) -> list[Scenario]:
 
     scenario, engine = fault("host down: every target unreachable")
     host = engine.host
-    for s in scenario.where(lambda s: s.labels.get(b.host) == host and s.name != catalog_mod.ENGINE_GPU_INFO):
+    for s in scenario.where(lambda s: s.labels.get(b.host) == host and s.name != ENGINE_GPU_INFO):
         if s.name == "up":
             s.samples = tl.change(1, 0, inject)
         else:

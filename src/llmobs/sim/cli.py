@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmobs.conventions import ALERT_SINK_PORT, PORTS, SIM_CONTROL_PORT
 from llmobs.errors import ConfigError
 
 sim_app = typer.Typer(no_args_is_help=True, help="Run a simulator: GPUs behind dcgm-exporter, vLLM, a whole host.")
@@ -102,7 +103,7 @@ def _node_name() -> str:
 @sim_app.command()
 def dcgm(
     collectors: Collectors = Path("/etc/dcgm-exporter/default-counters.csv"),
-    address: Address = ":9400",
+    address: Address = f":{PORTS['dcgm']}",
     collect_interval: CollectInterval = 30000,
     xid_window: XidWindow = 300000,
     clock_window: ClockWindow = 300000,
@@ -112,7 +113,7 @@ def dcgm(
     web_config: WebConfig = "",
     gpu_model: GpuModel = "H100-SXM",
     gpus: Annotated[int, typer.Option("--gpus", envvar="LLMOBS_SIM_GPUS", min=1, max=16)] = 8,
-    fault_port: FaultPort = 9401,
+    fault_port: FaultPort = SIM_CONTROL_PORT,
     verbose: Verbose = False,
 ) -> None:
     """dcgm-exporter with simulated, idle GPUs (the stand-in image's /usr/bin/dcgm-exporter)."""
@@ -131,14 +132,14 @@ def dcgm(
 @sim_app.command()
 def vllm(
     model: Annotated[str, typer.Option("--model", envvar="LLMOBS_SIM_MODEL", help="served model name")],
-    port: Annotated[int, typer.Option("--port", envvar="LLMOBS_SIM_PORT")] = 8000,
+    port: Annotated[int, typer.Option("--port", envvar="LLMOBS_SIM_PORT")] = PORTS["vllm"],
     gpus: Annotated[str, typer.Option("--gpus", envvar="LLMOBS_SIM_ENGINE_GPUS", help="GPU indexes, e.g. 0,1")] = "0",
     params_b: Annotated[float, typer.Option("--params-b", envvar="LLMOBS_SIM_PARAMS_B", help="model size, B")] = 8.0,
     rps: Annotated[float, typer.Option("--rps", envvar="LLMOBS_SIM_RPS", help="mean requests per second")] = 2.0,
     legacy_names: Annotated[bool, typer.Option("--legacy-names", envvar="LLMOBS_SIM_LEGACY_NAMES",
                                                help="serve the pre-0.11 metric names")] = False,
     gpu_model: GpuModel = "H100-SXM",
-    fault_port: FaultPort = 9401,
+    fault_port: FaultPort = SIM_CONTROL_PORT,
     verbose: Verbose = False,
 ) -> None:
     """One vLLM server (OpenAI API and /metrics) driven by simulated traffic."""
@@ -168,12 +169,12 @@ def host(
                                            help="settings with the vllm_endpoints")] = Path(
         "/etc/llmobs/lab-settings.yml"),
     collectors: Collectors = Path("/etc/dcgm-exporter/default-counters.csv"),
-    address: Address = ":9400",
+    address: Address = f":{PORTS['dcgm']}",
     collect_interval: CollectInterval = 30000,
     xid_window: XidWindow = 300000,
     clock_window: ClockWindow = 300000,
     no_hostname: NoHostname = False,
-    fault_port: FaultPort = 9401,
+    fault_port: FaultPort = SIM_CONTROL_PORT,
     verbose: Verbose = False,
 ) -> None:
     """A whole simulated GPU server of the lab: dcgm-exporter and its vLLM servers in one process,
@@ -201,7 +202,7 @@ def host(
 
 @sim_app.command("alert-sink")
 def alert_sink(
-    port: Annotated[int, typer.Option("--port", envvar="LLMOBS_ALERT_SINK_PORT")] = 9095,
+    port: Annotated[int, typer.Option("--port", envvar="LLMOBS_ALERT_SINK_PORT")] = ALERT_SINK_PORT,
     bind: Annotated[str, typer.Option("--bind", help="listen address; empty: all")] = "",
     verbose: Verbose = False,
 ) -> None:

@@ -32,6 +32,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from llmobs import catalog as catalog_mod
+from llmobs.conventions import PORTS, SIM_CONTROL_PORT
 from llmobs.errors import ConfigError
 from llmobs.sim import faults as faults_mod
 from llmobs.sim.dcgm import IDLE_LOAD, DcgmExporterSim, ExporterOptions, GpuLoad, GpuSim
@@ -39,7 +40,7 @@ from llmobs.sim.vllm import Engine, EngineConfig, Served
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FAULT_PORT = 9401
+DEFAULT_FAULT_PORT = SIM_CONTROL_PORT
 ENGINE_TICK_S = 1.0
 CLIENT_TIMEOUT_S = 30.0
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -52,7 +53,7 @@ class HostConfig:
     gpus: int
     engines: tuple[EngineConfig, ...] = ()
     exporter: ExporterOptions | None = None    # None: no dcgm-exporter on this host
-    exporter_address: tuple[str, int] = ("", 9400)
+    exporter_address: tuple[str, int] = ("", PORTS["dcgm"])
     fault_port: int = DEFAULT_FAULT_PORT
     bind: str = ""                             # address the engines and the control port listen on
 
