@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmobs import images, setup
+from llmobs.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,12 +34,12 @@ def test_second_setup_changes_nothing() -> None:
     """The suite runs after `llmobs setup`; running it again must build nothing and keep its choices."""
     if not setup.docker_answers():
         pytest.skip("Docker Engine is not running: run `./kit test`, which starts it")
-    before = images.IMAGES_ENV.read_text()
+    before = Workspace(REPO).images_env.read_text()
     result = subprocess.run([sys.executable, "-m", "llmobs", "setup"], capture_output=True, text=True,
                             cwd=REPO, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "building" not in result.stdout and "installing" not in result.stdout, result.stdout
-    assert images.IMAGES_ENV.read_text() == before
+    assert Workspace(REPO).images_env.read_text() == before
 
 
 @pytest.mark.docker

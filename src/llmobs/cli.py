@@ -6,22 +6,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmobs import generate as generate_mod
+from llmobs.bench import bench_app
 from llmobs.dashboards.cli import app as dashboards_app
-from llmobs.lab import lab_app
-from llmobs.sim.cli import fault_app, sim_app
+from llmobs.generate.cli import generate
+from llmobs.lab.cli import fault_app, lab_app
+from llmobs.sim.cli import sim_app
+from llmobs.workspace import Workspace, WorkspaceError
 
 app = typer.Typer(no_args_is_help=True, help="LLM observability stack: generate, simulate, set up and check.")
 console = Console()
+app.command()(generate)
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(sim_app, name="sim")
 app.add_typer(fault_app, name="fault")
 app.add_typer(lab_app, name="lab")
-
-
-@app.callback()
-def _root() -> None:
-    """Keep `llmobs` a command group even while it has a single command."""
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()
@@ -33,8 +32,8 @@ def setup(
     from llmobs.images import ImageError
 
     try:
-        resolved = host_setup.run(lambda message: console.print(f"  {message}"), with_images=images)
-    except (host_setup.SetupError, ImageError) as error:
+        resolved = host_setup.run(lambda message: console.print(f"  {message}"), Workspace.find(), with_images=images)
+    except (host_setup.SetupError, ImageError, WorkspaceError) as error:
         console.print(f"[red]set-up failed:[/red] {error}")
         raise typer.Exit(1) from None
     if resolved:
@@ -42,10 +41,6 @@ def setup(
         for item in resolved:
             table.add_row(item.variable, item.image or "[yellow]unavailable[/yellow]", item.origin)
         console.print(table)
-
-
-app.command()(generate_mod.generate)
-app.add_typer(generate_mod.bench_app, name="bench")
 
 
 def main() -> None:  # pragma: no cover - console entry point

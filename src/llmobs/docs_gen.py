@@ -16,8 +16,9 @@ from llmobs import catalog as catalog_mod
 from llmobs import conventions
 from llmobs.alertmanager import SAME_ALERT
 from llmobs.catalog import Catalog, Runbook
-from llmobs.rules import recording, resolve_settings, rule_groups
+from llmobs.rules import alerting_rules, recording
 from llmobs.rules import slo as slo_rules
+from llmobs.rules.models import AlertingRule
 from llmobs.settings import Settings
 
 RUNBOOKS = conventions.RUNBOOKS_DIR
@@ -67,7 +68,7 @@ def metrics_catalog(catalog: Catalog, settings: Settings) -> str:
     lines += [f"## {business.title}", "", f"Source: {business.source}. Names follow `level:metric:operations`;"
               f" levels `host_gpu`, `host`, `instance_model`, `model`, `fleet` (`{settings.labels.host}` is the"
               " host label).", ""]
-    for group in recording.recording_groups(catalog, settings.labels.host):
+    for group in recording.documented_groups(catalog, settings.labels.host):
         lines += [f"### `{group.name}`", ""]
         rows = [[f"`{r.record}`" + (" " + ", ".join(f"{k}={v}" for k, v in r.labels.items()) if r.labels else ""),
                  r.unit, r.meaning, f"`{r.expr}`"] for r in group.rules]
@@ -99,7 +100,7 @@ def metrics_catalog(catalog: Catalog, settings: Settings) -> str:
 
 # ------------------------------------------------------------------------------------ alert reference
 def alerts_reference(catalog: Catalog, settings: Settings) -> str:
-    alerts = [rule for group in rule_groups(settings, catalog)[conventions.ALERTS_FILE] for rule in group["rules"]]
+    alerts = alerting_rules(settings, catalog)
     am = settings.alertmanager
     timing = am.timing
     host = settings.labels.host
@@ -116,10 +117,9 @@ def alerts_reference(catalog: Catalog, settings: Settings) -> str:
              " stalled traffic. `prometheus/tests/quiet.test.yml` proves it with promtool.", ""]
     rows = []
     for rule in alerts:
-        page = catalog.page_of(rule["alert"])
-        labels = rule["labels"]
-        rows.append([f"[{rule['alert']}](runbooks/{page}.md#{rule['alert'].lower()})", labels["severity"],
-                     rule["for"], f"{labels['component']} / {labels['team']}", rule["annotations"]["summary"]])
+        page = catalog.page_of(rule.alert)
+        rows.append([f"[{rule.alert}](runbooks/{page}.md#{rule.alert.lower()})", rule.severity,
+                     rule.for_, f"{rule.component} / {rule.team}", rule.annotations.summary])
     lines += [*_table(["Alert", "Severity", "For", "Component / team", "Summary"], rows), ""]
     lines += [
         "## Fault to notification", "",
@@ -176,27 +176,26 @@ def _runbook_body(runbook: Runbook) -> list[str]:
     return [*lines, ""]
 
 
-def _alert_sections(rules: list[dict[str, Any]]) -> list[str]:
+def _alert_sections(rules: list[AlertingRule]) -> list[str]:
     lines = ["## Alerts", ""]
     seen: set[str] = set()
     for rule in rules:
-        if rule["alert"] not in seen:
-            seen.add(rule["alert"])
-            lines += [f"### {rule['alert']}", ""]
-        labels = rule["labels"]
-        lines += [f"**{labels['severity']}** (for {rule['for']}, team `{labels['team']}`):"
-                  f" {rule['annotations']['summary']}", "", "```promql", rule["expr"], "```", ""]
+        if rule.alert not in seen:
+            seen.add(rule.alert)
+            lines += [f"### {rule.alert}", ""]
+        lines += [f"**{rule.severity}** (for {rule.for_}, team `{rule.team}`): {rule.annotations.summary}", "",
+                  "```promql", rule.expr, "```", ""]
     return lines
 
 
 def runbooks(catalog: Catalog, settings: Settings) -> dict[str, str]:
-    alerts = [rule for group in rule_groups(settings, catalog)[conventions.ALERTS_FILE] for rule in group["rules"]]
+    alerts = alerting_rules(settings, catalog)
     pages: dict[str, str] = {}
     index = ["# Runbooks", "", _NOTE, "One page per alert family: what the alert means, its impact, how to"
              " diagnose it and what to do. Every alert's `runbook_url` points at its section.", ""]
     for family in catalog.alerts.families:
         names = {rule.alert for rule in family.alerts}
-        mine = [r for r in alerts if r["alert"] in names]
+        mine = [r for r in alerts if r.alert in names]
         lines = [f"# {family.title}", "", _NOTE,
                  f"Component `{family.component}`, team `{settings.alerting.teams[family.component]}`. Alerts: "
                  + ", ".join(f"[{name}](#{name.lower()})" for name in dict.fromkeys(r.alert for r in family.alerts))
@@ -224,7 +223,7 @@ def runbooks(catalog: Catalog, settings: Settings) -> dict[str, str]:
     lines += [*_table(["Severity", "Long window", "Short window", "Factor", "Budget spent in the long window"],
                       window_rows), ""]
     slo_alerts = {s.alert for s in spec.slos}
-    lines += _alert_sections([r for r in alerts if r["alert"] in slo_alerts])
+    lines += _alert_sections([r for r in alerts if r.alert in slo_alerts])
     pages[f"{RUNBOOKS}/{conventions.SLO_BURN_PAGE}.md"] = "\n".join(lines)
     index.append(f"- [SLO error budget burn]({conventions.SLO_BURN_PAGE}.md): " + ", ".join(s.alert for s in spec.slos))
     pages[f"{RUNBOOKS}/README.md"] = "\n".join([*index, ""])
@@ -300,9 +299,8 @@ def configuration_reference() -> str:
     return "\n".join(lines)
 
 
-def render_docs(settings: Settings | dict[str, Any] | None = None) -> dict[str, str]:
+def render_docs(settings: Settings) -> dict[str, str]:
     """{path: markdown} of the metrics catalog, the alert reference, the runbooks and the configuration."""
-    settings = resolve_settings(settings)
     catalog = catalog_mod.load()
     return {
         "docs/metrics-catalog.md": metrics_catalog(catalog, settings),

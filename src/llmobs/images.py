@@ -22,11 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmobs import __version__
-
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_DIR = REPO / "compose"
-CACHE_DIR = REPO / ".cache"
-IMAGES_ENV = CACHE_DIR / "images.env"
+from llmobs.workspace import Workspace
 
 BASE_UPSTREAM = "debian:bookworm-slim"
 BASE_LOCAL = "llmobs/debian:bookworm"
@@ -56,8 +52,10 @@ class Resolved:
     origin: str  # "environment", "local", "pulled", "stand-in", "built", or why it is absent
 
 
-def pins(compose_dir: Path = COMPOSE_DIR) -> dict[str, str]:
-    """Image variable -> pinned upstream image, read from the compose files (the single source)."""
+def pins(compose_dir: Path | None = None) -> dict[str, str]:
+    """Image variable -> pinned upstream image, read from the compose files (the single source; default:
+    those of the working directory's checkout)."""
+    compose_dir = compose_dir or Workspace.find().compose_dir
     found: dict[str, str] = {}
     for path in sorted(compose_dir.rglob("*.yaml")):
         for match in _PIN.finditer(path.read_text(encoding="utf-8")):
@@ -149,16 +147,17 @@ def base_image(log: Log) -> str:
     return BASE_LOCAL
 
 
-def _wheels(log: Log) -> Path:
+def _wheels(workspace: Workspace, log: Log) -> Path:
     """Wheels of the package and its dependencies for the image's Python (Debian 12: CPython 3.11)."""
-    wheels = CACHE_DIR / "wheels"
+    wheels = workspace.cache_dir / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     for old in wheels.glob("llm_observability_stack-*.whl"):
         old.unlink()
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     arch = {"x86_64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[platform.machine()]
     log("collecting wheels for the simulator image")
-    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(REPO)], check=True, capture_output=True)
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(workspace.root)], check=True,
+                   capture_output=True)
     deps = subprocess.run(
         [*pip, "download", "-d", str(wheels), "--only-binary=:all:", "--python-version", "3.11",
          "--implementation", "cp", "--platform", f"manylinux_2_28_{arch}", "--platform", f"manylinux2014_{arch}",
@@ -170,25 +169,26 @@ def _wheels(log: Log) -> Path:
     return wheels
 
 
-def build_sim(base: str, log: Log) -> str:
-    source_hash = _digest(_tree_bytes(REPO, ("pyproject.toml", "src/**/*")),
-                          (COMPOSE_DIR / "sim" / "Dockerfile").read_bytes(), base.encode())
+def build_sim(base: str, log: Log, workspace: Workspace | None = None) -> str:
+    workspace = workspace or Workspace.find()
+    source_hash = _digest(_tree_bytes(workspace.root, ("pyproject.toml", "src/**/*")),
+                          (workspace.compose_dir / "sim" / "Dockerfile").read_bytes(), base.encode())
     if present(SIM_IMAGE) and _label(SIM_IMAGE, "org.llmobs.source-hash") == source_hash:
         return SIM_IMAGE
-    wheels = _wheels(log)
+    wheels = _wheels(workspace, log)
     with tempfile.TemporaryDirectory(prefix="llmobs-sim-") as context:
-        shutil.copy(COMPOSE_DIR / "sim" / "Dockerfile", context)
+        shutil.copy(workspace.compose_dir / "sim" / "Dockerfile", context)
         shutil.copytree(wheels, Path(context) / "wheels")
         _build(SIM_IMAGE, Path(context), {"BASE_IMAGE": base}, source_hash, log)
     return SIM_IMAGE
 
 
-def build_standin(name: str, base: str, sim: str, log: Log) -> str:
-    directory = COMPOSE_DIR / "standin" / name
+def build_standin(name: str, base: str, sim: str, log: Log, workspace: Workspace) -> str:
+    directory = workspace.compose_dir / "standin" / name
     extra = {}
     if name == "dcgm-exporter":
         # The stand-in exporter bakes the kit's counters CSV as its default, like the upstream image does.
-        extra["default-counters.csv"] = COMPOSE_DIR / "dcgm-exporter" / "counters.csv"
+        extra["default-counters.csv"] = workspace.compose_dir / "dcgm-exporter" / "counters.csv"
     parent = sim if name == "dcgm-exporter" else base
     parent_id = _docker("image", "inspect", "--format", "{{.Id}}", parent).stdout.strip()
     source_hash = _digest(_tree_bytes(directory, ("*",)), parent_id.encode(),
@@ -204,14 +204,14 @@ def build_standin(name: str, base: str, sim: str, log: Log) -> str:
     return tag
 
 
-def resolve(log: Log) -> list[Resolved]:
+def resolve(log: Log, workspace: Workspace) -> list[Resolved]:
     """Make every image of the kit available, building stand-ins where needed."""
-    pinned = pins()
+    pinned = pins(workspace.compose_dir)
     missing = sorted(set(STANDINS) - set(pinned))
     if missing:
         raise ImageError(f"no compose file pins {', '.join(missing)}: add `image: ${{VAR:-<upstream>}}`")
     base = base_image(log)
-    sim = build_sim(base, log)
+    sim = build_sim(base, log, workspace)
     resolved = [Resolved(SIM_VARIABLE, sim, "built")]
     for variable, upstream in sorted(pinned.items()):
         if variable == SIM_VARIABLE:
@@ -223,13 +223,14 @@ def resolve(log: Log) -> list[Resolved]:
         elif pullable(upstream):
             resolved.append(Resolved(variable, upstream, "pulled"))
         elif STANDINS.get(variable):
-            resolved.append(Resolved(variable, build_standin(STANDINS[variable], base, sim, log), "stand-in"))
+            standin = build_standin(STANDINS[variable], base, sim, log, workspace)
+            resolved.append(Resolved(variable, standin, "stand-in"))
         else:
             resolved.append(Resolved(variable, None, f"{upstream} is not present and no registry answers"))
     return resolved
 
 
-def write_env(resolved: list[Resolved], path: Path = IMAGES_ENV) -> None:
+def write_env(resolved: list[Resolved], path: Path) -> None:
     lines = ["# Written by `llmobs setup`: the images this machine runs the kit with.\n"]
     for item in resolved:
         if item.image:
@@ -240,8 +241,10 @@ def write_env(resolved: list[Resolved], path: Path = IMAGES_ENV) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
-def read_env(path: Path = IMAGES_ENV) -> dict[str, str]:
-    """The image variables `llmobs setup` chose; empty when set-up has not run."""
+def read_env(path: Path | None = None) -> dict[str, str]:
+    """The image variables `llmobs setup` chose (default: in the working directory's checkout); empty when
+    set-up has not run."""
+    path = path or Workspace.find().images_env
     if not path.exists():
         return {}
     pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()

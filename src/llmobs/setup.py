@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llmobs import images
+from llmobs.workspace import Workspace
 
 # Debian package -> a program it provides (present program == package installed).
 APT_PACKAGES = {
@@ -110,7 +111,7 @@ def ensure_compose(log: Log) -> None:
         raise SetupError(f"`docker compose version` reports {version}; need {'.'.join(map(str, MIN_COMPOSE))}+")
 
 
-def run(log: Log, with_images: bool = True) -> list[images.Resolved]:
+def run(log: Log, workspace: Workspace, with_images: bool = True) -> list[images.Resolved]:
     """Every step, in order; returns the images chosen (also written to .cache/images.env)."""
     steps: list[tuple[str, Callable[[], object]]] = [
         ("Debian packages", lambda: ensure_packages(log)),
@@ -119,11 +120,11 @@ def run(log: Log, with_images: bool = True) -> list[images.Resolved]:
     ]
     resolved: list[images.Resolved] = []
     if with_images:
-        steps.append(("images", lambda: resolved.extend(images.resolve(log))))
+        steps.append(("images", lambda: resolved.extend(images.resolve(log, workspace))))
     for name, step in steps:
         started = time.monotonic()
         step()
         log(f"[ok] {name} ({time.monotonic() - started:.1f} s)")
     if with_images:
-        images.write_env(resolved)
+        images.write_env(resolved, workspace.images_env)
     return resolved

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from llmobs import catalog
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.preflight import parsers
 from llmobs.preflight.parsers import DockerInfo, GpuRow, KernelModule, SmiFailure, SmiLog
+from llmobs.types import Strict
 
 CheckName = Literal[
     "nvidia_smi", "kernel_module", "driver_version", "gpu_count", "gpu_model", "persistence_mode",
@@ -29,11 +30,7 @@ Verdict = Literal["PASS", "WARN", "FAIL", "SKIP"]
 _DATACENTER_BRANDS = {"NVIDIA", "Tesla"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Settings(_Strict):
+class Settings(Strict):
     """The role's variables, under their own names so that errors name them."""
 
     gpu_preflight_min_driver_version: Annotated[str, Field(pattern=r"^\d+(\.\d+)*$")]
@@ -42,7 +39,7 @@ class Settings(_Strict):
     gpu_preflight_max_retired_pages: Annotated[int, Field(ge=0)]
     gpu_preflight_nvswitch: Literal["auto", "present", "absent"]
     gpu_preflight_on_failure: Literal["fail", "warn"]
-    gpu_preflight_check_actions: dict[CheckName, Action] = {}
+    gpu_preflight_check_actions: dict[CheckName, Action] = Field(default_factory=dict)
 
     def action(self, check: str) -> Action:
         return self.gpu_preflight_check_actions.get(check, self.gpu_preflight_on_failure)  # type: ignore[call-overload]
@@ -76,7 +73,7 @@ def plan(values: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- the probe
-class CommandResult(_Strict):
+class CommandResult(Strict):
     """One command as the probe module ran it; `found` is false when the executable is absent."""
 
     found: bool
@@ -85,7 +82,7 @@ class CommandResult(_Strict):
     stderr: str = ""
 
 
-class Probe(_Strict):
+class Probe(Strict):
     """Raw state of a host, as the `gpu_preflight_probe` module returns it."""
 
     query_fields: list[str]

@@ -12,23 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from llmobs import catalog as catalog_mod
-from llmobs import scrape
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
 from llmobs.sim.vllm import EngineConfig
-
-LAB_TOPOLOGY = Path(__file__).resolve().parents[3] / "compose" / "lab-topology.yml"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from llmobs.types import Strict
 
 
-class SimEngine(_Strict):
+class SimEngine(Strict):
     """Size and traffic of a simulated engine (the defaults suit an 8B model)."""
 
     params_b: float = Field(8.0, gt=0, description="billions of parameters")
@@ -42,7 +36,7 @@ class SimEngine(_Strict):
     legacy_names: bool = Field(False, description="serve pre-0.11 names (vllm:gpu_cache_usage_perc, ...)")
 
 
-class SimHardware(_Strict):
+class SimHardware(Strict):
     gpu_model: str = Field(description="a key of src/llmobs/catalog/gpus.yaml")
     gpus: int = Field(ge=0, le=16)
     engines: dict[str, SimEngine] = Field(default_factory=dict, description="by served model name")
@@ -59,7 +53,7 @@ class LabHost(Host):
     sim: SimHardware | None = None
 
 
-class LabTopology(_Strict):
+class LabTopology(Strict):
     prometheus: ScrapeOptions = Field(default_factory=ScrapeOptions)
     hosts: tuple[LabHost, ...] = Field(min_length=1)
 
@@ -111,11 +105,3 @@ def engine_configs(host: LabHost, settings: Settings) -> tuple[EngineConfig, ...
         configs.append(EngineConfig(model=endpoint.model, port=endpoint.port, gpus=tuple(endpoint.gpus),
                                     **sim.model_dump()))
     return tuple(configs)
-
-
-def render_lab_prometheus(settings: Settings, topology: Path = LAB_TOPOLOGY) -> dict[str, str]:
-    """The lab's committed prometheus/prometheus.yml and prometheus/targets/*.yml (`llmobs generate`)."""
-    lab = load_topology(topology)
-    files = scrape.render(lab.scrape_hosts(), settings, lab.prometheus,
-                          source="compose/lab-topology.yml and compose/lab-settings.yml")
-    return {f"prometheus/{path}": text for path, text in files.items()}

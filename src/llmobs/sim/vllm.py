@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from llmobs import catalog as catalog_mod
+from llmobs import exposition
 from llmobs.catalog import Catalog, GpuModel
 from llmobs.errors import ConfigError
 from llmobs.sim.dcgm import GpuLoad
@@ -94,7 +95,7 @@ class Histogram:
         cumulative, out = 0, []
         for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
             cumulative += count
-            out.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
+            out.append((exposition.le_value(bound), cumulative))
         return out
 
 
@@ -106,7 +107,7 @@ class Engine:
     """The simulated engine. `tick()` advances it; `collect()` yields its /metrics families."""
 
     def __init__(self, config: EngineConfig, gpu: GpuModel, rng: random.Random, catalog: Catalog | None = None,
-                 engine_index: str = "0"):
+                 engine_index: str = exposition.ENGINE_INDEX):
         self.config, self.gpu, self.rng = config, gpu, rng
         self.catalog = catalog or catalog_mod.load()
         self.engine_index = engine_index
