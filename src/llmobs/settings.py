@@ -226,7 +226,7 @@ class AlertmanagerSettings(Strict):
     templates: tuple[str, ...] = Field(min_length=1, description="globs, relative to alertmanager.yml")
 
     @model_validator(mode="after")
-    def _known_receivers(self) -> AlertmanagerSettings:
+    def _every_severity_timed(self) -> AlertmanagerSettings:
         missing = sorted(set(catalog_mod.SEVERITIES) - set(self.timing))
         if missing:
             raise ValueError(f"timing needs every severity; missing {missing}")
