@@ -123,6 +123,11 @@ def alert_test(eval_time: str, alert: str, *expected: dict[str, Any]) -> dict[st
     return {"eval_time": eval_time, "alertname": alert, "exp_alerts": list(expected)}
 
 
+def fires(alert: str, silent_at: str, firing_at: str, *expected: dict[str, Any]) -> list[dict[str, Any]]:
+    """`alert` is still silent (pending) at `silent_at` and fires with exactly `expected` at `firing_at`."""
+    return [alert_test(silent_at, alert), alert_test(firing_at, alert, *expected)]
+
+
 @dataclass
 class Scenario:
     """One promtool test: input series, and the alerts expected at given times."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from llmobs.conventions import ENGINE_GPU_INFO
 from llmobs.rules.testing.fleet import Engine, Fleet
-from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, percent
+from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, fires, percent
 from llmobs.types import duration_seconds
 
 TL = Timeline(10, 121)
@@ -51,7 +51,7 @@ def engine_down(fleet: Fleet, inventory: bool) -> Scenario:
         s.stop(INJECT)
     scenario.set("up", TL.change(1, 0, INJECT), job=fleet.jobs.vllm, instance=engine.instance)
     expected = _down_expectation(fleet, engine, fleet.default_model())
-    scenario.alert_tests += [alert_test("2m50s", "VllmEngineDown"), alert_test("3m20s", "VllmEngineDown", expected),
+    scenario.alert_tests += [*fires("VllmEngineDown", "2m50s", "3m20s", expected),
                              alert_test("6m", "VllmEngineDown", expected)]
     return scenario
 
@@ -71,15 +71,12 @@ def engine_stuck(fleet: Fleet) -> Scenario:
     scenario.set("vllm:num_requests_running", TL.flat(30))
     scenario.set("vllm:num_requests_waiting", TL.change(2, 10, INJECT))
     window = duration_seconds(fleet.t.engine_stuck_window)
-    fires = 120 - TL.interval + window + 60  # last token at 1m50s, then the window, then `for`
-    scenario.alert_tests += [
-        alert_test(f"{int(fires - 20)}s", "VllmEngineStuck"),
-        alert_test(f"{int(fires + 10)}s", "VllmEngineStuck", fleet.expect(
-            "VllmEngineStuck", "critical", fleet.engine_labels(engine),
-            f"vLLM engine {engine.instance} ({engine.model_name}) generates no tokens",
-            f"{engine.ref()} has 40 request(s) running or waiting but generated no token in the last "
-            f"{fleet.t.engine_stuck_window}.")),
-    ]
+    firing = 120 - TL.interval + window + 60  # last token at 1m50s, then the window, then `for`
+    scenario.alert_tests += fires("VllmEngineStuck", f"{int(firing - 20)}s", f"{int(firing + 10)}s", fleet.expect(
+        "VllmEngineStuck", "critical", fleet.engine_labels(engine),
+        f"vLLM engine {engine.instance} ({engine.model_name}) generates no tokens",
+        f"{engine.ref()} has 40 request(s) running or waiting but generated no token in the last "
+        f"{fleet.t.engine_stuck_window}."))
     return scenario
 
 
@@ -92,7 +89,7 @@ def queue_backlog(fleet: Fleet) -> Scenario:
         f"Requests pile up on vLLM engine {engine.instance} ({engine.model_name})",
         f"{engine.ref()} has {waiting} request(s) waiting (warning above {fleet.t.queue_waiting_requests_warning} "
         "for 5 minutes).")
-    scenario.alert_tests += [alert_test("6m50s", "VllmQueueBacklog"), alert_test("7m20s", "VllmQueueBacklog", expected)]
+    scenario.alert_tests += fires("VllmQueueBacklog", "6m50s", "7m20s", expected)
     return scenario
 
 
@@ -104,12 +101,11 @@ def kv_cache_saturated(fleet: Fleet, old_names: bool) -> Scenario:
     kv = "vllm:gpu_cache_usage_perc" if old_names else "vllm:kv_cache_usage_perc"
     scenario.set(kv, TL.change(0.82, usage, INJECT))
     scenario.set("vllm:num_preemptions_total", TL.ramp_change(1, preemptions * TL.interval, INJECT))
-    scenario.alert_tests += [alert_test("7m", "VllmKvCacheSaturated"), alert_test(
-        "9m", "VllmKvCacheSaturated", fleet.expect(
-            "VllmKvCacheSaturated", "warning", fleet.engine_labels(engine),
-            f"KV cache of vLLM engine {engine.instance} ({engine.model_name}) is full",
-            f"{engine.ref()} uses {percent(usage)} of its KV cache and preempts more than "
-            f"{fleet.t.preemptions_per_second_warning:g} request(s) per second."))]
+    scenario.alert_tests += fires("VllmKvCacheSaturated", "7m", "9m", fleet.expect(
+        "VllmKvCacheSaturated", "warning", fleet.engine_labels(engine),
+        f"KV cache of vLLM engine {engine.instance} ({engine.model_name}) is full",
+        f"{engine.ref()} uses {percent(usage)} of its KV cache and preempts more than "
+        f"{fleet.t.preemptions_per_second_warning:g} request(s) per second."))
     return scenario
 
 

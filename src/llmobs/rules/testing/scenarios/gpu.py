@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from llmobs.conventions import PORTS, instance
 from llmobs.rules.testing.fleet import Fleet, Gpu
-from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, percent
+from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, fires, percent
 
 TL = Timeline(10, 121)
 INJECT = TL.at(120)  # faults start at 2m
@@ -51,7 +51,7 @@ def xid_classified(fleet: Fleet, code: int, alert: str, severity: str, label: st
         f"{label.capitalize()} XID {code} on GPU {gpu.index} of {gpu.host}",
         f"{gpu.ref()} reported XID {code} ({xid.name}) 1 time(s) in the exporter's XID window{joiner}{tail}",
     )
-    scenario.alert_tests += [alert_test("1m50s", alert), alert_test("2m10s", alert, expected)]
+    scenario.alert_tests += fires(alert, "1m50s", "2m10s", expected)
     return scenario
 
 
@@ -71,12 +71,10 @@ def ecc_double_bit(fleet: Fleet) -> Scenario:
     scenario, gpus = _fault(fleet, "double-bit ECC error on GPU 1")
     gpu = gpus[1]
     scenario.set("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", TL.change(0, 2, INJECT), UUID=gpu.uuid)
-    scenario.alert_tests += [alert_test("1m50s", "GpuEccDoubleBitError"), alert_test(
-        "2m10s", "GpuEccDoubleBitError", fleet.expect(
-            "GpuEccDoubleBitError", "critical", fleet.gpu_labels(gpu),
-            f"Uncorrectable ECC errors on GPU 1 of {gpu.host}",
-            f"{gpu.ref()} has 2 uncorrectable (double-bit) ECC error(s) since the driver loaded. Data in GPU memory "
-            "may be corrupt: drain the GPU's engines and reset the GPU."))]
+    scenario.alert_tests += fires("GpuEccDoubleBitError", "1m50s", "2m10s", fleet.expect(
+        "GpuEccDoubleBitError", "critical", fleet.gpu_labels(gpu), f"Uncorrectable ECC errors on GPU 1 of {gpu.host}",
+        f"{gpu.ref()} has 2 uncorrectable (double-bit) ECC error(s) since the driver loaded. Data in GPU memory "
+        "may be corrupt: drain the GPU's engines and reset the GPU."))
     return scenario
 
 
@@ -128,8 +126,8 @@ def thermal_margin_low(fleet: Fleet) -> Scenario:
     gpu, warn = gpus[0], fleet.t.gpu_temp_margin_warning_celsius
     scenario.set("DCGM_FI_DEV_GPU_TEMP_LIMIT", TL.change(15, warn - 1, INJECT), UUID=gpu.uuid)
     _heats_up(fleet, scenario, gpu, warn - 1)
-    scenario.alert_tests += [alert_test("3m50s", "GpuThermalMarginLow"),
-                             alert_test("4m20s", "GpuThermalMarginLow", _margin_alert(fleet, gpu, "warning", warn - 1))]
+    expected = _margin_alert(fleet, gpu, "warning", warn - 1)
+    scenario.alert_tests += fires("GpuThermalMarginLow", "3m50s", "4m20s", expected)
     return scenario
 
 
@@ -151,11 +149,10 @@ def thermal_throttling(fleet: Fleet) -> Scenario:
     scenario, gpus = _fault(fleet, "GPU 0 thermally throttled half of the time")
     gpu = gpus[0]
     scenario.set("DCGM_FI_DEV_THERMAL_VIOLATION", TL.ramp_change(0, 0.5e9 * TL.interval, INJECT), UUID=gpu.uuid)
-    scenario.alert_tests += [alert_test("9m", "GpuThermalThrottling"), alert_test(
-        "10m", "GpuThermalThrottling", fleet.expect(
-            "GpuThermalThrottling", "warning", fleet.gpu_labels(gpu), f"GPU 0 of {gpu.host} is thermally throttled",
-            f"{gpu.ref()} was thermally throttled 50% of the last 5 minutes (warning above "
-            f"{fleet.t.gpu_throttle_ratio_warning:g})."))]
+    scenario.alert_tests += fires("GpuThermalThrottling", "9m", "10m", fleet.expect(
+        "GpuThermalThrottling", "warning", fleet.gpu_labels(gpu), f"GPU 0 of {gpu.host} is thermally throttled",
+        f"{gpu.ref()} was thermally throttled 50% of the last 5 minutes (warning above "
+        f"{fleet.t.gpu_throttle_ratio_warning:g})."))
     return scenario
 
 
@@ -165,12 +162,11 @@ def power_brake(fleet: Fleet) -> Scenario:
     brake = scenario.find("DCGM_EXP_CLOCK_EVENTS_COUNT", UUID=gpu.uuid)
     scenario.series.append(Series(brake.name, {**brake.labels, "clock_event": "hw_power_brake"},
                                   TL.appears(12, INJECT)))
-    scenario.alert_tests += [alert_test("2m50s", "GpuHardwareSlowdown"), alert_test(
-        "3m20s", "GpuHardwareSlowdown", fleet.expect(
-            "GpuHardwareSlowdown", "warning", {**fleet.gpu_labels(gpu), "clock_event": "hw_power_brake"},
-            f"Hardware slowdown (hw_power_brake) on GPU 1 of {gpu.host}",
-            f"{gpu.ref()} reported the clocks event hw_power_brake 12 time(s) in the exporter's window: its clocks "
-            "are cut by half or more."))]
+    scenario.alert_tests += fires("GpuHardwareSlowdown", "2m50s", "3m20s", fleet.expect(
+        "GpuHardwareSlowdown", "warning", {**fleet.gpu_labels(gpu), "clock_event": "hw_power_brake"},
+        f"Hardware slowdown (hw_power_brake) on GPU 1 of {gpu.host}",
+        f"{gpu.ref()} reported the clocks event hw_power_brake 12 time(s) in the exporter's window: its clocks "
+        "are cut by half or more."))
     return scenario
 
 
@@ -180,12 +176,10 @@ def power_above_limit(fleet: Fleet) -> Scenario:
     gpu = gpus[0]
     limit = fleet.catalog.gpu_models[gpu.model].power_limit_watts
     scenario.set("DCGM_FI_DEV_POWER_USAGE", TL.change(limit * 0.97, limit * ratio, INJECT), UUID=gpu.uuid)
-    scenario.alert_tests += [alert_test("6m50s", "GpuPowerAboveLimit"), alert_test(
-        "7m20s", "GpuPowerAboveLimit", fleet.expect(
-            "GpuPowerAboveLimit", "warning", fleet.gpu_labels(gpu),
-            f"GPU 0 of {gpu.host} draws more than its power limit",
-            f"{gpu.ref()} draws {percent(ratio)} of the power limit the driver enforces (warning above "
-            f"{fleet.t.gpu_power_over_limit_ratio:g} times the limit, for 5 minutes)."))]
+    scenario.alert_tests += fires("GpuPowerAboveLimit", "6m50s", "7m20s", fleet.expect(
+        "GpuPowerAboveLimit", "warning", fleet.gpu_labels(gpu), f"GPU 0 of {gpu.host} draws more than its power limit",
+        f"{gpu.ref()} draws {percent(ratio)} of the power limit the driver enforces (warning above "
+        f"{fleet.t.gpu_power_over_limit_ratio:g} times the limit, for 5 minutes)."))
     return scenario
 
 
@@ -198,8 +192,7 @@ def off_the_bus(fleet: Fleet) -> Scenario:
         "GpuMissing", "critical", fleet.gpu_labels(gpu), f"GPU 1 of {gpu.host} is missing",
         f"{gpu.ref()} was reported within the last {fleet.t.gpu_missing_lookback} but is no longer, while the host's "
         "dcgm-exporter is up: it probably fell off the bus.")
-    scenario.alert_tests += [alert_test("1m50s", "GpuMissing"), alert_test("2m10s", "GpuMissing", expected),
-                             alert_test("6m", "GpuMissing", expected)]
+    scenario.alert_tests += [*fires("GpuMissing", "1m50s", "2m10s", expected), alert_test("6m", "GpuMissing", expected)]
     return scenario
 
 

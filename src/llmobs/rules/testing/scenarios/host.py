@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from llmobs.conventions import ENGINE_GPU_INFO, PORTS, instance
 from llmobs.rules.testing.fleet import Engine, Fleet
-from llmobs.rules.testing.promtool import Scenario, Timeline, alert_test, percent
+from llmobs.rules.testing.promtool import Scenario, Timeline, alert_test, fires, percent
 
 TL = Timeline(10, 121)
 INJECT = TL.at(120)
@@ -32,10 +32,10 @@ def host_down(fleet: Fleet) -> Scenario:
             s.samples = TL.change(1, 0, INJECT)
         else:
             s.stop(INJECT)
-    scenario.alert_tests += [alert_test("2m50s", "HostDown"), alert_test("3m20s", "HostDown", fleet.expect(
+    scenario.alert_tests += fires("HostDown", "2m50s", "3m20s", fleet.expect(
         "HostDown", "critical", {fleet.host: host}, f"Host {host} is down",
         f"No scrape target of {host} answers (node_exporter, dcgm-exporter and vLLM): the host is down or "
-        "unreachable. Its GPU and engine alerts are silenced meanwhile."))]
+        "unreachable. Its GPU and engine alerts are silenced meanwhile."))
     return scenario
 
 
@@ -43,7 +43,7 @@ def node_exporter_down(fleet: Fleet) -> Scenario:
     scenario, engine = _fault(fleet, "node_exporter down, the host's other targets up")
     scenario.set("up", TL.change(1, 0, INJECT), job=fleet.jobs.node)
     target = instance(engine.host, PORTS["node"])
-    scenario.alert_tests += [alert_test("3m50s", "TargetDown"), alert_test("4m20s", "TargetDown", fleet.expect(
+    scenario.alert_tests += [*fires("TargetDown", "3m50s", "4m20s", fleet.expect(
         "TargetDown", "warning", {fleet.host: engine.host, "instance": target, "job": fleet.jobs.node},
         f"{fleet.jobs.node} target {target} is down",
         f"Prometheus cannot scrape {fleet.jobs.node} at {target} on {engine.host}.")), alert_test("5m", "HostDown")]
@@ -64,8 +64,7 @@ def disk_space_low(fleet: Fleet, severity: str) -> Scenario:
         f"{mountpoint} on {engine.host} is {'almost full' if level == 'critical' else 'filling up'}",
         f"{mountpoint} ({device}) on {engine.host} has {percent(free)} of its space free ({level} below "
         f"{getattr(fleet.t, f'disk_free_ratio_{level}'):g}).") for level in levels]
-    scenario.alert_tests += [alert_test("6m50s", "HostDiskSpaceLow"),
-                             alert_test("7m20s", "HostDiskSpaceLow", *expected)]
+    scenario.alert_tests += fires("HostDiskSpaceLow", "6m50s", "7m20s", *expected)
     return scenario
 
 
