@@ -77,4 +77,5 @@ def test_one_yaml_writer_with_compose_reset(tmp_path: Path) -> None:
     write_atomic(path, text, mode=0o600)
     assert path.read_text() == text and stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["file.yml"], "no temporary file is left behind"
-    assert yaml.safe_load(text.replace("!reset 'null'", "null")) == {"services": {"a": {"ports": None, "command": ["x", "y"]}}}
+    plain = yaml.safe_load(text.replace("!reset 'null'", "null"))
+    assert plain == {"services": {"a": {"ports": None, "command": ["x", "y"]}}}
