@@ -17,15 +17,15 @@ a client that gives up while queued), health checks, and Prometheus scrapes. The
 are still running and waiting. The workload is seeded; only the pid labels, the order of the metric families and
 the cpu-seconds counters of the monitor threads change from run to run.
 
-Run it in a virtual environment of its own (no GPU, no model; about 7 GB, torch is SGLang's pin, CUDA build):
+Run it in a virtual environment of its own (no GPU, no model; about 7 GB: torch is SGLang's pin, a CUDA build that
+runs on the CPU; the other packages are only what the imported modules need, not SGLang's full requirements):
 
     python3.11 -m venv /tmp/sglang-venv
-    /tmp/sglang-venv/bin/pip install --no-deps sglang==0.5.23
+    /tmp/sglang-venv/bin/pip install --no-deps sglang==0.5.23 apache-tvm-ffi==0.1.11
     /tmp/sglang-venv/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /tmp/sglang-venv/bin/pip install --no-deps triton apache-tvm-ffi==0.1.11
     /tmp/sglang-venv/bin/pip install prometheus_client msgspec fastapi uvicorn httpx psutil numpy pillow orjson \
         pybase64 requests packaging pyzmq setproctitle uvloop pydantic python-multipart tqdm regex xxhash zstandard \
-        distro IPython dill attrs aiohttp transformers==5.19.0 sentencepiece compressed-tensors gguf
+        distro IPython dill aiohttp transformers==5.19.0 sentencepiece compressed-tensors gguf
     HF_HUB_OFFLINE=1 /tmp/sglang-venv/bin/python tests/sim/data/record_sglang.py tests/sim/data/sglang-0.5.23.prom
 """
 
