@@ -224,11 +224,13 @@ def build_sim(base: str, log: Log) -> str:
 
 def _unpack_into(rootfs: Path, packages: tuple[debian.Package, ...], log: Log) -> None:
     """The packages' files under rootfs/, hard-linked from the cache (the binaries are 20-100 MB each)."""
-    for package, deb in debian.fetch(packages, CACHE_DIR, log).items():
-        tree = debian.unpack(package, deb, CACHE_DIR)
-        try:
+    trees = [debian.unpack(package, deb, CACHE_DIR) for package, deb in debian.fetch(packages, CACHE_DIR, log).items()]
+    try:
+        for tree in trees:
             shutil.copytree(tree, rootfs, symlinks=True, dirs_exist_ok=True, copy_function=os.link)
-        except (OSError, shutil.Error):
+    except (OSError, shutil.Error):  # another filesystem: copy (never write through a link into the cache)
+        shutil.rmtree(rootfs, ignore_errors=True)
+        for tree in trees:
             shutil.copytree(tree, rootfs, symlinks=True, dirs_exist_ok=True)
 
 
