@@ -177,7 +177,8 @@ def build(ctx: Context) -> Board:
                                  f"XID {{{{xid}}}} {legend}")], thresholds=ANY_FAULT, bars=True),
         table_panel("Last XID per GPU", "The code (value) and message of the last XID each GPU logged since the"
                     " exporter started; 0 means none.", units.NoUnit, [Target(g("DCGM_FI_DEV_XID_ERRORS"))],
-                    hide=("Time", "__name__", "job", "instance", "device", "pci_bus_id", "Hostname",
+                    # dcgm-exporter spells its hostname label Hostname up to 4.5.3-4.8.2, hostname after.
+                    hide=("Time", "__name__", "job", "instance", "device", "pci_bus_id", "Hostname", "hostname",
                           "DCGM_FI_DRIVER_VERSION"), width=12),
         timeseries_panel("Uncorrectable ECC errors", "Double-bit ECC errors since the driver was loaded"
                          " (volatile) and over the board's life (aggregate). Good: 0; any volatile error needs a"
