@@ -277,7 +277,12 @@ def test_degrading_link_counters_rise_faster_and_healthy_links_stay_at_zero(make
     healthy = gpus[0].values
     assert all(healthy[NVLINK.format(name)] == 0 for name in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY"))
     assert healthy["DCGM_FI_DEV_PCIE_REPLAY_COUNTER"] == 0
-    # A link fault's parameters are checked: no negative rates (a counter never goes down).
+    # A link fault is refused on a GPU without the link, and its parameters are checked: no negative
+    # rates (a counter never goes down).
+    _exporter, (pcie_card,) = make_exporter(model="L40S", gpus=1)
+    with pytest.raises(ConfigError, match="the NVIDIA L40S has no NVLink"):
+        pcie_card.check_fault(growing)
+    gpus[1].check_fault(growing)
     with pytest.raises(ConfigError, match="below 0") as error:
         parse({"fault": "nvlink-errors", "gpu": 1, "rate": -5}, gpu_count=2, engines={})
     assert error.value.field == "rate"

@@ -286,6 +286,15 @@ class GpuSim:
             })
         return values
 
+    def check_fault(self, fault: Fault) -> None:
+        """Refuse a fault whose counters this GPU does not have (it would change nothing visible)."""
+        needs = {"nvlink-errors": ("NVLink", self.model.nvlink),
+                 "row-remap-failure": ("row remapping", self.model.row_remapping),
+                 "row-remap-pending": ("row remapping", self.model.row_remapping)}.get(fault.kind.name)
+        if needs and not needs[1]:
+            raise ConfigError("fault", f"{fault.kind.name}: the {self.model.model_name} has no {needs[0]}",
+                              f"inject it on a GPU with {needs[0]}")
+
     def supports(self, metric: catalog_mod.Metric) -> bool:
         """Whether DCGM returns a value for this field on this GPU (blank fields are not exported)."""
         name, m = metric.name, self.model

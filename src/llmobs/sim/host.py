@@ -243,6 +243,8 @@ class HostSim:
         fault = faults_mod.parse(request, len(self.gpus), engines)
         if fault.kind.scope == "exporter" and not self.exporter:
             raise ConfigError("fault", "this host runs no dcgm-exporter", "send it to a host with GPUs")
+        if fault.gpu is not None:
+            self.gpus[fault.gpu].check_fault(fault)
         now = time.time()
         with self._lock:
             self.faults.add(fault)
