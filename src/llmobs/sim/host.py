@@ -47,7 +47,7 @@ TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 @dataclass(frozen=True)
 class HostConfig:
-    name: str                                  # the server's name (dcgm-exporter's Hostname label)
+    name: str                                  # the server's name (dcgm-exporter's hostname label)
     gpu_model: str                             # catalog key, e.g. H100-SXM
     gpus: int
     engines: tuple[EngineConfig, ...] = ()
