@@ -34,8 +34,9 @@ ANY_FAULT = Steps.rising(None, 1)
 # Series drawn dashed next to a reading: the card's own limits.
 LIMITS = "^(slowdown|shutdown|max operating|enforced limit|management limit) "
 # The labels of DCGM_FI_DEV_XID_ERRORS that the "Last XID per GPU" table leaves out: Grafana's and the
-# target's, the device ids, and dcgm-exporter's hostname label.
-XID_TABLE_HIDDEN = ("Time", "__name__", "job", "instance", "device", "pci_bus_id", "Hostname",
+# target's, the device ids, and dcgm-exporter's hostname label (spelled Hostname up to 4.5.3-4.8.2, hostname
+# after).
+XID_TABLE_HIDDEN = ("Time", "__name__", "job", "instance", "device", "pci_bus_id", "Hostname", "hostname",
                     "DCGM_FI_DRIVER_VERSION")
 # DCGM profiling (DCP) ratios: title, field, what it measures.
 PROFILING = (

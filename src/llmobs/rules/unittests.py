@@ -441,7 +441,11 @@ def gpu_faults(b: Builder) -> list[Scenario]:
 
     xids = b.catalog.xids
     for code, alert, severity, label in ((79, "GpuXidFatal", "critical", "fatal"),
+                                         (160, "GpuXidFatal", "critical", "fatal"),
+                                         (151, "GpuXidFatal", "critical", "fatal"),
                                          (13, "GpuXidApplication", "warning", "application"),
+                                         (154, "GpuXidRecoveryActionChanged", "warning", "recovery_action"),
+                                         (54, "GpuXidNeedsInvestigation", "warning", "investigate"),
                                          (63, "GpuXidInformational", "info", "informational")):
         scenario, gpus = fault(f"XID {code} ({label}) on GPU 1")
         gpu, xid = gpus[1], xids.codes[code]
@@ -450,28 +454,32 @@ def gpu_faults(b: Builder) -> list[Scenario]:
             **scenario.find("DCGM_EXP_XID_ERRORS_COUNT", UUID=gpu.uuid).labels, "xid": str(code)},
             tl.appears(1, inject)))
         action = xids.actions[xid.action]
-        tail = {"fatal": f"NVIDIA classes it fatal: {action}.",
-                "application": f"The process using the GPU failed; the GPU is healthy: {action}.",
-                "informational": f"a record, {action}."}[label]
-        joiner = ": " if label == "informational" else ". "
+        tail = {"fatal": f". NVIDIA classes it fatal: {action}.",
+                "recovery_action": ": the driver changed the recovery action the GPU needs, which may now be a"
+                                   f" reset or a reboot. Recovery action: {action}.",
+                "application": f". The process using the GPU failed; the GPU is healthy: {action}.",
+                "investigate": f". NVIDIA asks for a person, not an automatic reset: {action}.",
+                "informational": f": a record, {action}."}[label]
+        summary = {"recovery_action": f"Recovery action changed on GPU {gpu.index} of {gpu.host} (XID {code})",
+                   "investigate": f"XID {code} to investigate on GPU {gpu.index} of {gpu.host}"}.get(
+            label, f"{label.capitalize()} XID {code} on GPU {gpu.index} of {gpu.host}")
         expected = b.expect(
             alert, severity,
-            {**b.gpu_labels(gpu), "xid": str(code), "xid_name": xid.name, "xid_action": action},
-            f"{label.capitalize()} XID {code} on GPU {gpu.index} of {gpu.host}",
-            f"{gpu.ref()} reported XID {code} ({xid.name}) 1 time(s) in the exporter's XID window{joiner}{tail}",
+            {**b.gpu_labels(gpu), "xid": str(code), "xid_name": xid.name, "xid_action": action}, summary,
+            f"{gpu.ref()} reported XID {code} ({xid.name}) 1 time(s) in the exporter's XID window{tail}",
         )
         scenario.alert_tests += [b.at("1m50s", alert), b.at("2m10s", alert, expected)]
         scenarios.append(scenario)
 
-    scenario, gpus = fault("XID 57 (not in the catalog) on GPU 0")
+    scenario, gpus = fault("XID 173 (past NVIDIA's catalogue) on GPU 0")
     gpu = gpus[0]
     scenario.find("DCGM_EXP_XID_ERRORS_COUNT", UUID=gpu.uuid).stop(inject)
     scenario.series.append(Series("DCGM_EXP_XID_ERRORS_COUNT", {
-        **scenario.find("DCGM_EXP_XID_ERRORS_COUNT", UUID=gpu.uuid).labels, "xid": "57"}, tl.appears(2, inject)))
+        **scenario.find("DCGM_EXP_XID_ERRORS_COUNT", UUID=gpu.uuid).labels, "xid": "173"}, tl.appears(2, inject)))
     scenario.alert_tests.append(b.at("2m10s", "GpuXidUnclassified", b.expect(
-        "GpuXidUnclassified", "warning", {**b.gpu_labels(gpu), "xid": "57"},
-        f"Unclassified XID 57 on GPU 0 of {gpu.host}",
-        f"{gpu.ref()} reported XID 57 2 time(s) in the exporter's XID window. The kit does not know this code: "
+        "GpuXidUnclassified", "warning", {**b.gpu_labels(gpu), "xid": "173"},
+        f"Unclassified XID 173 on GPU 0 of {gpu.host}",
+        f"{gpu.ref()} reported XID 173 2 time(s) in the exporter's XID window. The kit does not know this code: "
         "look it up in NVIDIA's XID catalogue.")))
     scenarios.append(scenario)
 
