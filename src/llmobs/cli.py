@@ -11,7 +11,6 @@ from llmobs.dashboards.cli import app as dashboards_app
 from llmobs.generate.cli import generate
 from llmobs.lab.cli import fault_app, lab_app
 from llmobs.sim.cli import sim_app
-from llmobs.workspace import Workspace, WorkspaceError
 
 app = typer.Typer(no_args_is_help=True, help="LLM observability stack: generate, simulate, set up and check.")
 console = Console()
@@ -32,8 +31,8 @@ def setup(
     from llmobs.images import ImageError
 
     try:
-        resolved = host_setup.run(lambda message: console.print(f"  {message}"), Workspace.find(), with_images=images)
-    except (host_setup.SetupError, ImageError, WorkspaceError) as error:
+        resolved = host_setup.run(lambda message: console.print(f"  {message}"), with_images=images)
+    except (host_setup.SetupError, ImageError) as error:
         console.print(f"[red]set-up failed:[/red] {error}")
         raise typer.Exit(1) from None
     if resolved:

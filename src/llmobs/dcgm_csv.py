@@ -83,7 +83,7 @@ def render(settings: Settings) -> str:
 
     defaults = [m for m in gpu if m.dcgm.default]
     added = [m for m in gpu if not m.dcgm.default]
-    lines = [HEADER, "# ---- dcgm-exporter's default counters (release 4.5.3-4.8.2)"]
+    lines = [HEADER, "# ---- dcgm-exporter's default counters (release 4.5.3-4.8.2, the same in 4.6.x)"]
     for metric in (m for m in defaults if not m.dcgm.profiling):
         lines += entry(metric, why=False)
     lines += [_line(field.name, "label", field.help) for field in catalog.dcgm_label_fields]

@@ -32,13 +32,14 @@ def pci_bus_id(index: int) -> str:
     return f"00000000:{bus:02X}:00.0"
 
 
-def gpu_labels(index: int, gpu_uuid: str, model_name: str, hostname: str | None,
-               uuid_label: str = "UUID") -> list[tuple[str, str]]:
+def gpu_labels(index: int, gpu_uuid: str, model_name: str, hostname: str | None, uuid_label: str = "UUID",
+               hostname_label: str = "Hostname") -> list[tuple[str, str]]:
     """The labels of every GPU series, in dcgm-exporter's order: gpu, UUID, pci_bus_id, device, modelName
-    and, unless `-n`, Hostname (label-type fields such as the driver version follow)."""
+    and, unless `-n`, the host name (`Hostname` up to release 4.5.3-4.8.2, `hostname` since; label-type
+    fields such as the driver version follow)."""
     labels = [("gpu", str(index)), (uuid_label, gpu_uuid), ("pci_bus_id", pci_bus_id(index)),
               ("device", f"nvidia{index}"), ("modelName", model_name)]
-    return labels + ([("Hostname", hostname)] if hostname else [])
+    return labels + ([(hostname_label, hostname)] if hostname else [])
 
 
 # ------------------------------------------------------------------------------------------- vLLM

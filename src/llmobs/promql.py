@@ -5,7 +5,8 @@ matcher whose value is escaped when it is written out; `one_of`/`none_of` match 
 (regex-escaped), `le` a histogram bucket boundary in both of its spellings, and `variable` a Grafana
 template variable, which passes through as it is (`$host` must reach Grafana un-escaped). `selector`
 writes `metric{matchers}`; `Promql(scope)` is a selector scoped by matchers with the aggregations the
-rules and dashboards repeat (`sel`, `rate`, `sum_rate`, `ratio`, `quantile`). A matcher may also be
+rules and dashboards repeat (`sel`, `rate`, `increase`, `sum_rate`, `ratio`, `quantile`); `aggregate`
+writes `op by (labels) (expr)` around any expression. A matcher may also be
 given as text that is already PromQL (e.g. the catalog's `finished_reason="error"`).
 
 Checking: `selector_names` lists the metrics an expression reads, `check_known` rejects one that reads a
@@ -120,6 +121,13 @@ def by(*labels: str) -> str:
     return ", ".join(labels)
 
 
+def aggregate(operator: str, expr: str, labels: Iterable[str] = ()) -> str:
+    """`operator by (labels) (expr)`, or `operator(expr)` over every series when no labels are given
+    (`sum`, `max`, `min`, `avg`, `count`)."""
+    labels = tuple(labels)
+    return f"{operator} by ({by(*labels)}) ({expr})" if labels else f"{operator}({expr})"
+
+
 # ------------------------------------------------------------------------------------- queries
 @dataclass(frozen=True)
 class Promql:
@@ -137,6 +145,9 @@ class Promql:
 
     def rate(self, metric: str, window: str, *extra: MatcherLike) -> str:
         return f"rate({self.sel(metric, *extra)}[{window}])"
+
+    def increase(self, metric: str, window: str, *extra: MatcherLike) -> str:
+        return f"increase({self.sel(metric, *extra)}[{window}])"
 
     def sum_rate(self, metric: str, window: str, labels: tuple[str, ...], *extra: MatcherLike) -> str:
         """`sum by (labels) (rate(metric{...}[window]))`."""

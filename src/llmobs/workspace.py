@@ -37,6 +37,14 @@ class Workspace:
         raise WorkspaceError(f"{here} is not inside a checkout of the kit: run from the checkout or set "
                              f"{ROOT_VARIABLE} to it")
 
+    @classmethod
+    def find_or_cwd(cls) -> Workspace:
+        """`find()`, or the working directory where no checkout is around it (an installed copy)."""
+        try:
+            return cls.find()
+        except WorkspaceError:
+            return cls(Path.cwd().resolve())
+
     # ------------------------------------------------------------------ the checkout's parts
     @property
     def compose_dir(self) -> Path:

@@ -44,7 +44,7 @@ def environment() -> dict[str, str]:
         pytest.skip("no Docker daemon with the Compose plugin answers (run `llmobs setup`)")
     chosen = images.read_env()
     if not chosen:
-        pytest.skip(".cache/images.env is missing: run `llmobs setup` to get the images or their stand-ins")
+        pytest.skip(f"{images.IMAGES_ENV} is missing: run `llmobs setup` to get the images or their stand-ins")
     build = subprocess.run(
         ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={images.base_image(print)}", "-t", HOST_IMAGE,
          str(REPO / "molecule" / "host")], capture_output=True, text=True, check=False, timeout=900)

@@ -188,6 +188,13 @@ def test_targets_up_and_every_recording_rule_has_data(lab: Any, figure) -> None:
     figure(f"{len(targets)} targets up ({', '.join(jobs)}); {len(lab.recorded_names())} recorded names with data")
 
 
+def test_gpu_hosts_serve_both_spellings_of_the_hostname_label(lab: Any) -> None:
+    """gpu-a100-1 imitates dcgm-exporter 4.5.3-4.8.2 (`Hostname`), the others the pinned 4.6.1-4.8.4 (`hostname`)."""
+    hosts = {label: {s["metric"]["host"] for s in lab.query(f'DCGM_FI_DEV_GPU_TEMP{{{label}!=""}}')}
+             for label in ("Hostname", "hostname")}
+    assert hosts == {"Hostname": {"gpu-a100-1"}, "hostname": {"gpu-h100-1", "gpu-l40s-1", "gpu-t4-1"}}
+
+
 def test_valid_configuration_is_validated_then_reloaded(lab: Any) -> None:
     """Before the campaign: a reload re-creates the rule groups, and an alert that starts firing at that
     moment is only re-sent after Prometheus' resend delay (1 minute), which would skew the timings."""

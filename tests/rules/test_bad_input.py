@@ -71,9 +71,6 @@ def _family(data: dict[str, Any], page: str) -> dict[str, Any]:
 CATALOG_CASES = [
     (lambda d: _family(d, "gpu-power")["alerts"].append(dict(_family(d, "gpu-power")["alerts"][0])),
      "alerts", "has two warning rules"),
-    (lambda d: d["xids"]["codes"][79].update(action="power_cycle"), "xids", "unknown action 'power_cycle'"),
-    (lambda d: d["xids"]["codes"][79].update({"class": "deadly"}), "xids.codes[79].class",
-     "'fatal', 'application' or 'informational'"),
     (lambda d: d["slos"]["alert_windows"][0].update(long="2h30m"), "slos.alert_windows[0].long",
      "should match pattern"),
     (lambda d: d["slos"]["alert_windows"][0].update(long="12h"), "slos", "not in sli_windows"),

@@ -68,7 +68,7 @@ def test_engine_load_drives_its_gpu_only(host) -> None:
               if "gpu" in dict(labels)}
     assert values[("DCGM_FI_DEV_GPU_UTIL", "1")] > 90 and values[("DCGM_FI_DEV_GPU_UTIL", "0")] == 0
     assert values[("DCGM_FI_DEV_FB_USED", "1")] > 0.85 * 81920 > values[("DCGM_FI_DEV_FB_USED", "0")]
-    hostnames = {dict(labels)["Hostname"] for _, labels, _ in series(_get(f"{urls['exporter']}/metrics")[1].decode())}
+    hostnames = {dict(labels)["hostname"] for _, labels, _ in series(_get(f"{urls['exporter']}/metrics")[1].decode())}
     assert hostnames == {"gpu-test-1"}
 
 

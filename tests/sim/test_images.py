@@ -52,7 +52,7 @@ def test_dcgm_exporter_standin_takes_the_exporters_flags_and_environment() -> No
     try:
         text = _scrape(name, 9500)
         labels = [dict(labels) for _, labels, _ in series(text)]
-        assert {label["Hostname"] for label in labels} == {"gpu-node-7"}
+        assert {label["hostname"] for label in labels} == {"gpu-node-7"}
         assert {label["gpu"] for label in labels} == {"0", "1"}
         assert {label["modelName"] for label in labels} == {"NVIDIA L40S"}
         assert "DCGM_FI_DEV_GPU_TEMP" in families(text)

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from llmobs import conventions
 from llmobs.conventions import ENGINE_GPU_INFO as ENGINE_GPU_INFO  # re-exported for llmobs.dashboards
@@ -26,7 +26,8 @@ Layer = Literal["gpu", "inference", "business", "platform"]
 MetricType = Literal["gauge", "counter", "histogram"]
 Severity = Literal["critical", "warning", "info"]
 Component = Literal["gpu", "engine", "slo", "host", "pipeline"]
-XidClass = Literal["fatal", "application", "informational"]
+# How the kit alerts on an XID (src/llmobs/catalog/xids.yaml says which of NVIDIA's resolutions maps to which).
+XidClass = Literal["fatal", "recovery_action", "application", "investigate", "informational"]
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 
@@ -39,6 +40,7 @@ class LayerInfo(Strict):
 
 class DcgmField(Strict):
     default: bool = Field(description="in dcgm-exporter's etc/default-counters.csv")
+    field_id: int = Field(gt=0, description="DCGM field ID (dcgm_fields.h): the exporter renders in this order")
     profiling: bool = Field(False, description="DCP field: needs SYS_ADMIN and a data-centre GPU")
 
 
@@ -174,23 +176,73 @@ class AlertCatalog(Strict):
         return self
 
 
-class XidCode(StrictAliased):
-    name: str
-    message: str
+class XidResolution(StrictAliased):
+    """One of NVIDIA's resolution buckets (the catalogue's immediate action) and the kit's class for it."""
+
+    nvidia: str = Field(description="the bucket's name in NVIDIA's sources")
     xid_class: XidClass = Field(alias="class")
-    action: str
+    action: str = Field(description="what the operator does (the alerts' xid_action label)")
+
+
+class XidCode(StrictAliased):
+    name: str = Field(description="NVIDIA's mnemonic")
+    message: str = Field(description="dcgm-exporter's err_msg for the code")
+    resolution: str = Field(description="a key of `resolutions`")
+    note: str | None = Field(None, description="where the sources differ, which one the kit follows and why")
+    xid_class: XidClass = Field(alias="class", description="set from the resolution on load, never written")
+
+    @property
+    def action(self) -> str:
+        """Key of XidCatalog.actions (one action per resolution)."""
+        return self.resolution
+
+
+class XidExporterMessages(Strict):
+    no_xid: str = Field(description="err_msg of code 0: no XID since the exporter started")
+    unknown: str = Field(description="err_msg of a code past the exporter's table")
 
 
 class XidCatalog(Strict):
-    actions: dict[str, str]
+    resolutions: dict[str, XidResolution]
+    exporter_messages: XidExporterMessages
     codes: dict[int, XidCode]
 
-    @model_validator(mode="after")
-    def _known_actions(self) -> XidCatalog:
-        for code, xid in self.codes.items():
-            if xid.action not in self.actions:
-                raise ValueError(f"XID {code}: unknown action {xid.action!r}; use one of {sorted(self.actions)}")
-        return self
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _class_from_resolution(cls, codes: Any, info: ValidationInfo) -> Any:
+        """Each code's class is its resolution's: set it here, so the file states it once per resolution."""
+        resolutions: dict[str, XidResolution] | None = info.data.get("resolutions")
+        if resolutions is None:  # `resolutions` failed validation: report that alone
+            return {}
+        if not isinstance(codes, dict):
+            return codes
+        known = ", ".join(sorted(resolutions))
+        classed = {}
+        for code, entry in codes.items():
+            if isinstance(entry, dict):
+                if "class" in entry:
+                    raise ValueError(f"XID {code}: `class` follows from the resolution; remove it")
+                if "resolution" not in entry:
+                    raise ValueError(f"XID {code}: `resolution` is missing; set NVIDIA's, one of {known}")
+                resolution = resolutions.get(entry["resolution"])
+                if resolution is None:
+                    raise ValueError(f"XID {code}: unknown resolution {entry['resolution']!r}; use one of {known}, "
+                                     "or add NVIDIA's bucket to `resolutions`")
+                entry = {**entry, "class": resolution.xid_class}
+            classed[code] = entry
+        return classed
+
+    @property
+    def actions(self) -> dict[str, str]:
+        """Resolution -> what the operator does."""
+        return {name: resolution.action for name, resolution in self.resolutions.items()}
+
+    def message_of(self, code: int) -> str:
+        """dcgm-exporter's err_msg for a code: its table, "No Error" for 0, else "Unknown Error"."""
+        if code == 0:
+            return self.exporter_messages.no_xid
+        xid = self.codes.get(code)
+        return xid.message if xid else self.exporter_messages.unknown
 
 
 # ------------------------------------------------------------------------------------------- SLOs
@@ -265,6 +317,10 @@ class Catalog(Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"metric names must be unique; duplicated: {duplicates}")
+        field_ids = [m.dcgm.field_id for m in self.metrics if m.dcgm]
+        shared = sorted({i for i in field_ids if field_ids.count(i) > 1})
+        if shared:
+            raise ValueError(f"DCGM field IDs must be unique; shared by several metrics: {shared}")
         for metric in self.metrics:
             if metric.buckets and metric.buckets not in self.bucket_families:
                 raise ValueError(f"{metric.name}: unknown bucket family {metric.buckets!r}")

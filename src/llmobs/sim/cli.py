@@ -41,7 +41,10 @@ ClockWindow = Annotated[int, typer.Option("--clock-events-count-window-size",
                                           envvar="DCGM_EXPORTER_CLOCK_EVENTS_COUNT_WINDOW_SIZE",
                                           help="DCGM_EXP_CLOCK_EVENTS_COUNT window, ms")]
 NoHostname = Annotated[bool, typer.Option("--no-hostname", "-n", envvar="DCGM_EXPORTER_NO_HOSTNAME",
-                                          help="omit the Hostname label")]
+                                          help="omit the hostname label")]
+ExporterRelease = Annotated[str | None, typer.Option(
+    "--exporter-release", envvar="LLMOBS_SIM_DCGM_EXPORTER_RELEASE",
+    help="dcgm-exporter release to imitate, e.g. 4.5.3-4.8.2 (Hostname label) [default: the kit's pin]")]
 OldNamespace = Annotated[bool, typer.Option("--use-old-namespace", "-o", envvar="DCGM_EXPORTER_USE_OLD_NAMESPACE",
                                             help="label `uuid` instead of `UUID`")]
 ReplaceBlanks = Annotated[bool, typer.Option("--replace-blanks-in-model-name", "--rbmn",
@@ -90,8 +93,8 @@ def _run_host(config: Callable[[], HostConfig], verbose: bool) -> None:
 
 def _exporter_options(collectors: Path, collect_interval: int, xid_window: int, clock_window: int,
                       no_hostname: bool, old_namespace: bool, replace_blanks: bool, web_config: str,
-                      hostname: str) -> ExporterOptions:
-    from llmobs.sim.dcgm import ExporterOptions
+                      hostname: str, release: str | None) -> ExporterOptions:
+    from llmobs.sim.dcgm import PINNED_RELEASE, ExporterOptions, check_release
 
     if web_config:
         raise ConfigError("--web-config-file", "TLS and basic auth are not simulated",
@@ -102,7 +105,8 @@ def _exporter_options(collectors: Path, collect_interval: int, xid_window: int, 
         collectors=collectors, collect_interval_ms=collect_interval, xid_window_ms=xid_window,
         clock_events_window_ms=clock_window, hostname=None if no_hostname else hostname,
         uuid_label="uuid" if old_namespace else "UUID", replace_blanks_in_model_name=replace_blanks,
-        driver_version=os.environ.get("LLMOBS_SIM_DRIVER_VERSION") or exposition.DRIVER_VERSION)
+        driver_version=os.environ.get("LLMOBS_SIM_DRIVER_VERSION") or exposition.DRIVER_VERSION,
+        release=check_release(release or PINNED_RELEASE, "--exporter-release"))
 
 
 def _node_name() -> str:
@@ -120,6 +124,7 @@ def dcgm(
     old_namespace: OldNamespace = False,
     replace_blanks: ReplaceBlanks = False,
     web_config: WebConfig = "",
+    exporter_release: ExporterRelease = None,
     gpu_model: GpuModel = "H100-SXM",
     gpus: Annotated[int, typer.Option("--gpus", envvar="LLMOBS_SIM_GPUS", min=1, max=16)] = 8,
     fault_port: FaultPort = SIM_CONTROL_PORT,
@@ -130,7 +135,7 @@ def dcgm(
 
     def config() -> HostConfig:
         options = _exporter_options(collectors, collect_interval, xid_window, clock_window, no_hostname,
-                                    old_namespace, replace_blanks, web_config, _node_name())
+                                    old_namespace, replace_blanks, web_config, _node_name(), exporter_release)
         return HostConfig(name=_node_name(), gpu_model=gpu_model, gpus=gpus, exporter=options,
                           exporter_address=parse_address(address), fault_port=fault_port)
 
@@ -197,7 +202,8 @@ def host(
             raise ConfigError(f"hosts.{name}.sim", "is not set: this host is not simulated",
                               "add `sim: {gpu_model: ..., gpus: ...}` to it")
         options = _exporter_options(collectors, collect_interval, xid_window, clock_window, no_hostname,
-                                    False, False, "", os.environ.get("NODE_NAME") or name)
+                                    False, False, "", os.environ.get("NODE_NAME") or name,
+                                    lab_host.sim.dcgm_exporter)
         return HostConfig(
             name=name, gpu_model=lab_host.sim.gpu_model, gpus=lab_host.sim.gpus,
             engines=engine_configs(lab_host, load_settings_file(settings)),

@@ -44,7 +44,7 @@ TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 @dataclass(frozen=True)
 class HostConfig:
-    name: str                                  # the server's name (dcgm-exporter's Hostname label)
+    name: str                                  # the server's name (dcgm-exporter's hostname label)
     gpu_model: str                             # catalog key, e.g. H100-SXM
     gpus: int
     engines: tuple[EngineConfig, ...] = ()
@@ -155,6 +155,8 @@ class HostSim:
         fault = faults_mod.parse(request, len(self.gpus), engines)
         if fault.kind.scope == "exporter" and not self.exporter:
             raise ConfigError("fault", "this host runs no dcgm-exporter", "send it to a host with GPUs")
+        if fault.gpu is not None:
+            self.gpus[fault.gpu].check_fault(fault)
         now = time.time()
         with self._lock:
             self.faults.add(fault)

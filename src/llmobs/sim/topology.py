@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from llmobs import catalog as catalog_mod
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
+from llmobs.sim.dcgm import PINNED_RELEASE, RELEASES
 from llmobs.sim.vllm import EngineConfig
 from llmobs.types import Strict
 
@@ -40,6 +41,8 @@ class SimHardware(Strict):
     gpu_model: str = Field(description="a key of src/llmobs/catalog/gpus.yaml")
     gpus: int = Field(ge=0, le=16)
     engines: dict[str, SimEngine] = Field(default_factory=dict, description="by served model name")
+    dcgm_exporter: str = Field(PINNED_RELEASE, description="the dcgm-exporter release the host's exporter "
+                               "imitates (up to 4.5.3-4.8.2 its hostname label is spelled Hostname)")
 
     @model_validator(mode="after")
     def _known_model(self) -> SimHardware:
@@ -47,6 +50,13 @@ class SimHardware(Strict):
         if self.gpu_model not in models:
             raise ValueError(f"unknown GPU model {self.gpu_model!r}; use one of {', '.join(models)}")
         return self
+
+    @field_validator("dcgm_exporter")
+    @classmethod
+    def _simulated_release(cls, release: str) -> str:
+        if release not in RELEASES:
+            raise ValueError(f"{release!r} is not a simulated dcgm-exporter release; use one of {', '.join(RELEASES)}")
+        return release
 
 
 class LabHost(Host):

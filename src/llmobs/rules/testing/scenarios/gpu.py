@@ -9,9 +9,23 @@ from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test
 
 TL = Timeline(10, 121)
 INJECT = TL.at(120)  # faults start at 2m
-# (code, alert, severity, class) of one XID per class the catalog knows.
-XID_CASES = ((79, "GpuXidFatal", "critical", "fatal"), (13, "GpuXidApplication", "warning", "application"),
+# (code, alert, severity, class) of XIDs of every class the catalog knows.
+XID_CASES = ((79, "GpuXidFatal", "critical", "fatal"), (160, "GpuXidFatal", "critical", "fatal"),
+             (151, "GpuXidFatal", "critical", "fatal"), (13, "GpuXidApplication", "warning", "application"),
+             (154, "GpuXidRecoveryActionChanged", "warning", "recovery_action"),
+             (54, "GpuXidNeedsInvestigation", "warning", "investigate"),
              (63, "GpuXidInformational", "info", "informational"))
+# How each class's description ends, after the count (`action`: the catalog's action for the code).
+XID_TAILS = {
+    "fatal": ". NVIDIA classes it fatal: {action}.",
+    "recovery_action": ": the driver changed the recovery action the GPU needs, which may now be a reset or a"
+                       " reboot. Recovery action: {action}.",
+    "application": ". The process using the GPU failed; the GPU is healthy: {action}.",
+    "investigate": ". NVIDIA asks for a person, not an automatic reset: {action}.",
+    "informational": ": a record, {action}.",
+}
+XID_SUMMARIES = {"recovery_action": "Recovery action changed on GPU {gpu} of {host} (XID {code})",
+                 "investigate": "XID {code} to investigate on GPU {gpu} of {host}"}
 
 
 def scenarios(fleet: Fleet) -> list[Scenario]:
@@ -41,28 +55,26 @@ def xid_classified(fleet: Fleet, code: int, alert: str, severity: str, label: st
     gpu, xid = gpus[1], fleet.catalog.xids.codes[code]
     _xid_reported(scenario, gpu, code, 1)
     action = fleet.catalog.xids.actions[xid.action]
-    tail = {"fatal": f"NVIDIA classes it fatal: {action}.",
-            "application": f"The process using the GPU failed; the GPU is healthy: {action}.",
-            "informational": f"a record, {action}."}[label]
-    joiner = ": " if label == "informational" else ". "
+    summary = XID_SUMMARIES.get(label, f"{label.capitalize()} XID {{code}} on GPU {{gpu}} of {{host}}")
     expected = fleet.expect(
         alert, severity,
         {**fleet.gpu_labels(gpu), "xid": str(code), "xid_name": xid.name, "xid_action": action},
-        f"{label.capitalize()} XID {code} on GPU {gpu.index} of {gpu.host}",
-        f"{gpu.ref()} reported XID {code} ({xid.name}) 1 time(s) in the exporter's XID window{joiner}{tail}",
+        summary.format(code=code, gpu=gpu.index, host=gpu.host),
+        f"{gpu.ref()} reported XID {code} ({xid.name}) 1 time(s) in the exporter's XID window"
+        + XID_TAILS[label].format(action=action),
     )
     scenario.alert_tests += fires(alert, "1m50s", "2m10s", expected)
     return scenario
 
 
 def xid_unclassified(fleet: Fleet) -> Scenario:
-    scenario, gpus = _fault(fleet, "XID 57 (not in the catalog) on GPU 0")
+    scenario, gpus = _fault(fleet, "XID 173 (past NVIDIA's catalogue) on GPU 0")
     gpu = gpus[0]
-    _xid_reported(scenario, gpu, 57, 2)
+    _xid_reported(scenario, gpu, 173, 2)
     scenario.alert_tests.append(alert_test("2m10s", "GpuXidUnclassified", fleet.expect(
-        "GpuXidUnclassified", "warning", {**fleet.gpu_labels(gpu), "xid": "57"},
-        f"Unclassified XID 57 on GPU 0 of {gpu.host}",
-        f"{gpu.ref()} reported XID 57 2 time(s) in the exporter's XID window. The kit does not know this code: "
+        "GpuXidUnclassified", "warning", {**fleet.gpu_labels(gpu), "xid": "173"},
+        f"Unclassified XID 173 on GPU 0 of {gpu.host}",
+        f"{gpu.ref()} reported XID 173 2 time(s) in the exporter's XID window. The kit does not know this code: "
         "look it up in NVIDIA's XID catalogue.")))
     return scenario
 
