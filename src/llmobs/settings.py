@@ -400,12 +400,3 @@ def load_settings_file(path: Path | None) -> Settings:
     except yaml.YAMLError as error:
         raise ConfigError(str(path), f"not valid YAML: {error}", "fix the YAML syntax", str(path)) from None
     return load_settings(data or {}, source=str(path))
-
-
-def as_settings(value: Settings | dict[str, Any] | None) -> Settings:
-    """Settings from what a caller has: a validated object, an override mapping (inventory), or nothing.
-    Only llmobs.dashboards still takes those three (its engineer moves it to `Settings`); everything
-    else validates once, at the edge, and passes `Settings` on."""
-    if isinstance(value, Settings):
-        return value
-    return load_settings(value)
