@@ -291,9 +291,9 @@ class _NoLoRA:
 def engine_config(served: str, max_model_len: int):
     """vLLM's own config, from EngineArgs, for a local model directory with just a config.json."""
     model_dir = tempfile.mkdtemp(prefix="vllm-model-")
-    LlamaConfig(architectures=["LlamaForCausalLM"], hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=4, vocab_size=32000, max_position_embeddings=max_model_len).save_pretrained(
-        model_dir)
+    LlamaConfig(architectures=["LlamaForCausalLM"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=4, vocab_size=32000,
+                max_position_embeddings=max_model_len).save_pretrained(model_dir)
     fields = {f.name for f in dataclasses.fields(EngineArgs)}
     args = {"model": model_dir, "served_model_name": [served], "skip_tokenizer_init": True,
             "max_model_len": max_model_len, "max_num_batched_tokens": TOKEN_BUDGET}
