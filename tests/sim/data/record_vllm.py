@@ -97,8 +97,8 @@ replacements vllm:kv_cache_usage_perc and, from 0.10, vllm:inter_token_latency_s
 self.show_hidden_metrics` (--show-hidden-metrics-for-version=0.10); 0.12.0 no longer has
 vllm:gpu_cache_usage_perc (vllm-project/vllm#29330) and hides vllm:time_per_output_token_seconds, which
 #32661 removes for 0.13. 0.10.2 is the last 0.10 release. Its finish reasons are stop, length and abort.
-vllm:gpu_prefix_cache_* count tokens here, as from 0.9; 0.8.x counted blocks (its PrefixCacheStats and
-HELP say "blocks") and had no vllm:prefix_cache_*."""},
+vllm:gpu_prefix_cache_* count tokens here, as from 0.9; 0.8.x counted blocks (as its PrefixCacheStats
+and its help text say) and had no vllm:prefix_cache_*."""},
 }
 BLOCK_SIZE = 16
 NUM_GPU_BLOCKS = 600             # a small cache (9600 tokens), so that the workload fills it
@@ -372,6 +372,7 @@ def main() -> None:
         f"# vLLM's CPU-platform config; the label names are the release's. The page follows this header unchanged.\n"
     )
     header += "".join(f"# {line}\n" for line in engine["why"].splitlines())
+    assert not any(line.split()[1:2] in (["HELP"], ["TYPE"]) for line in header.splitlines()), "a comment, not HELP"
     out = HERE / f"vllm-{RELEASE}.prom"
     out.write_bytes(header.encode() + page.content)
     print(f"wrote {out} ({len(page.content)} bytes)")
