@@ -17,29 +17,32 @@ over ASGI. The engine core timestamps are synthetic (a clock the script advances
 `_created` values are the time of the run.
 
 One venv per release, CPU only (torch: `pip install torch==2.13.0` takes the CPU build on this disk;
-vLLM with --no-deps, then just what its metrics, config and API-server modules import):
+vLLM with --no-deps, then just what its metrics, config and API-server modules import). prometheus_client
+is pinned to its newest release on the day that vLLM was published (0.33.0: today's 0.26.0; 0.10.2 of
+2025-09-13: 0.23.1 of 2025-09-11):
 
-    python3 -m venv /tmp/vllm-0.33.0
-    /tmp/vllm-0.33.0/bin/pip install torch==2.13.0
-    /tmp/vllm-0.33.0/bin/pip install --no-deps vllm==0.33.0
-    /tmp/vllm-0.33.0/bin/pip install packaging regex cachetools psutil numpy requests tqdm py-cpuinfo \
+    python3 -m venv /tmp/vllm-0.33
+    /tmp/vllm-0.33/bin/pip install torch==2.13.0
+    /tmp/vllm-0.33/bin/pip install --no-deps vllm==0.33.0
+    /tmp/vllm-0.33/bin/pip install packaging regex cachetools psutil numpy requests tqdm py-cpuinfo \
         'pydantic>=2.12' msgspec pyzmq cloudpickle pyyaml prometheus_client==0.26.0 \
         prometheus-fastapi-instrumentator==8.1.0 'fastapi<0.137,>=0.133' 'starlette>=1.0.1' \
         'transformers<5.21,>=5.16.1' 'huggingface_hub>=1.31' 'tokenizers>=0.23.2' blake3 cbor2 pybase64 \
         einops aiohttp openai openai-harmony pillow uvloop xgrammar partial-json-parser llguidance httpx
-    VLLM_TARGET_DEVICE=cpu HF_HUB_OFFLINE=1 /tmp/vllm-0.33.0/bin/python tests/sim/data/record_vllm.py
+    VLLM_TARGET_DEVICE=cpu HF_HUB_OFFLINE=1 /tmp/vllm-0.33/bin/python tests/sim/data/record_vllm.py
 
     python3 -m venv /tmp/vllm-0.10.2
     /tmp/vllm-0.10.2/bin/pip install torch==2.13.0
-    /tmp/vllm-0.10.2/bin/pip install --no-deps vllm==0.10.2
+    /tmp/vllm-0.10.2/bin/pip install --no-deps vllm==0.10.2 compressed-tensors==0.11.0
     /tmp/vllm-0.10.2/bin/pip install packaging regex cachetools psutil numpy requests tqdm py-cpuinfo \
-        'pydantic>=2.11.7,<2.12' msgspec pyzmq cloudpickle pyyaml prometheus_client==0.22.1 \
+        'pydantic>=2.11.7,<2.12' msgspec pyzmq cloudpickle pyyaml prometheus_client==0.23.1 \
         prometheus-fastapi-instrumentator==7.1.0 fastapi==0.116.1 transformers==4.56.1 \
         'tokenizers>=0.21.1,<0.23' blake3 cbor2 pybase64 einops aiohttp 'openai>=1.99.1,<2' pillow \
         partial-json-parser openai-harmony httpx sentencepiece protobuf 'llguidance>=0.7.11,<0.8' \
         xgrammar==0.1.23 gguf 'mistral_common>=1.8.2' opencv-python-headless setproctitle \
-        python-json-logger diskcache==5.6.3 lark==1.2.2 outlines_core==0.2.11 watchfiles ninja scipy uvloop
-    VLLM_TARGET_DEVICE=cpu HF_HUB_OFFLINE=1 /tmp/vllm-0.10.2/bin/python tests/sim/data/record_vllm.py
+        python-json-logger diskcache==5.6.3 lark==1.2.2 outlines_core==0.2.11 watchfiles ninja scipy uvloop \
+        uvicorn python-multipart frozendict
+    HF_HUB_OFFLINE=1 /tmp/vllm-0.10.2/bin/python tests/sim/data/record_vllm.py
 
 Each run writes tests/sim/data/vllm-<release>.prom: a comment header, then the page byte for byte.
 """
