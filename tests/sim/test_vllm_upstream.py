@@ -211,3 +211,17 @@ def test_a_served_page_has_the_releases_families_and_version() -> None:
     finally:
         sim.stop()
     assert set(_shape(page)) - set(_shape(_page_of_recording("0.10.2"))) == set()
+
+
+def test_vllm_0_8_counts_prefix_cache_blocks_under_the_old_names_only() -> None:
+    """vLLM 0.8 (recorded, not imitated): what a prefix-cache fallback for it would have to read."""
+    shapes = _shape((DATA / "vllm-0.8.5.post1.prom").read_text(encoding="utf-8"))
+    assert "blocks" in shapes["vllm:gpu_prefix_cache_queries_total"]["help"]
+    assert "blocks" in shapes["vllm:gpu_prefix_cache_hits_total"]["help"]
+    assert not {"vllm:prefix_cache_queries_total", "vllm:kv_cache_usage_perc",
+                "vllm:inter_token_latency_seconds"} & set(shapes)
+    assert shapes["vllm:request_success_total"]["values"]["finished_reason"] == {"stop", "length", "abort"}
+    # From 0.9 the old names count tokens, beside the new ones (recorded on 0.10.2).
+    newer = _shape(_page_of_recording("0.10.2"))
+    assert "tokens" in newer["vllm:gpu_prefix_cache_queries_total"]["help"]
+    assert "vllm:prefix_cache_queries_total" in newer

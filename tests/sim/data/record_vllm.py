@@ -18,8 +18,8 @@ over ASGI. The engine core timestamps are synthetic (a clock the script advances
 
 One venv per release, CPU only (torch: `pip install torch==2.13.0` takes the CPU build on this disk;
 vLLM with --no-deps, then just what its metrics, config and API-server modules import). prometheus_client
-is pinned to its newest release on the day that vLLM was published (0.33.0: today's 0.26.0; 0.10.2 of
-2025-09-13: 0.23.1 of 2025-09-11):
+is pinned near the release each vLLM was published with (0.33.0: today's 0.26.0; 0.10.2 of 2025-09-13:
+0.23.1 of 2025-09-11; 0.8.5.post1: 0.21.1); the text format of these pages is the same in all of them:
 
     python3 -m venv /tmp/vllm-0.33
     /tmp/vllm-0.33/bin/pip install torch==2.13.0
@@ -43,6 +43,18 @@ is pinned to its newest release on the day that vLLM was published (0.33.0: toda
         python-json-logger diskcache==5.6.3 lark==1.2.2 outlines_core==0.2.11 watchfiles ninja scipy uvloop \
         uvicorn python-multipart frozendict
     HF_HUB_OFFLINE=1 /tmp/vllm-0.10.2/bin/python tests/sim/data/record_vllm.py
+
+    python3 -m venv /tmp/vllm-0.8.5
+    /tmp/vllm-0.8.5/bin/pip install torch==2.13.0
+    /tmp/vllm-0.8.5/bin/pip install --no-deps vllm==0.8.5.post1 compressed-tensors==0.9.3
+    /tmp/vllm-0.8.5/bin/pip install packaging regex cachetools psutil numpy requests tqdm py-cpuinfo \
+        'pydantic>=2.9,<2.12' msgspec pyzmq cloudpickle pyyaml prometheus_client==0.21.1 \
+        prometheus-fastapi-instrumentator==7.1.0 fastapi==0.115.12 transformers==4.51.3 \
+        'tokenizers>=0.21.1,<0.22' blake3 cbor2 einops aiohttp 'openai>=1.52,<2' pillow partial-json-parser \
+        httpx sentencepiece protobuf 'llguidance>=0.7.9,<0.8' gguf 'mistral_common>=1.5.4,<1.6' \
+        opencv-python-headless python-json-logger lark==1.2.2 watchfiles ninja scipy uvloop uvicorn \
+        python-multipart frozendict importlib_metadata 'huggingface-hub<1' triton==3.9.0
+    HF_HUB_OFFLINE=1 /tmp/vllm-0.8.5/bin/python tests/sim/data/record_vllm.py
 
 Each run writes tests/sim/data/vllm-<release>.prom: a comment header, then the page byte for byte.
 """
@@ -81,10 +93,15 @@ from vllm.engine.arg_utils import EngineArgs  # noqa: E402
 from vllm.v1.engine import EngineCoreEvent, EngineCoreEventType, EngineCoreOutput, FinishReason  # noqa: E402
 from vllm.v1.engine.parallel_sampling import ParentRequest  # noqa: E402
 from vllm.v1.metrics import stats as vllm_stats  # noqa: E402
-from vllm.v1.metrics.loggers import StatLoggerManager  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RELEASE = vllm.__version__
+BLOCK_SIZE = 16
+NUM_GPU_BLOCKS = 600             # a small cache (9600 tokens), so that the workload fills it
+TOKEN_BUDGET = 2048              # max_num_batched_tokens: chunked prefill
+MAX_NUM_QUEUED_REQS = 6          # --max-num-queued-reqs, where the release has it
+STEP_BASE_S, STEP_PER_TOKEN_S = 0.018, 0.00002
+LATE = math.inf                  # arrival of the late burst
 
 # The engine each recording describes (the lab engine that imitates the release serves the same model),
 # and why the release was chosen.
@@ -102,13 +119,15 @@ vllm:gpu_cache_usage_perc (vllm-project/vllm#29330) and hides vllm:time_per_outp
 #32661 removes for 0.13. 0.10.2 is the last 0.10 release. Its finish reasons are stop, length and abort.
 vllm:gpu_prefix_cache_* count tokens here, as from 0.9; 0.8.x counted blocks (as its PrefixCacheStats
 and its help text say) and had no vllm:prefix_cache_*."""},
+    "0.8.5.post1": {"served": "llama-3.1-8b-instruct", "max_model_len": 32768, "prefix_cache_unit": BLOCK_SIZE,
+                    "args": {"enable_chunked_prefill": True},  # the V1 engine's default; the CPU platform's is off
+                    "why": """\
+vLLM 0.8.5.post1 (2025-05-02), the last 0.8 release: the V1 engine's first metric set, before the 0.9
+renames. vllm:gpu_prefix_cache_queries/_hits are its only prefix-cache counters and count KV blocks (of
+16 tokens), not tokens (vllm/v1/core/kv_cache_manager.py adds len(block_hashes) and len(computed_blocks));
+no vllm:kv_cache_usage_perc, vllm:prefix_cache_*, vllm:inter_token_latency_seconds yet; finish reasons
+stop, length and abort. The kit does not imitate it; the recording documents what a fallback would read."""},
 }
-BLOCK_SIZE = 16
-NUM_GPU_BLOCKS = 600             # a small cache (9600 tokens), so that the workload fills it
-TOKEN_BUDGET = 2048              # max_num_batched_tokens: chunked prefill
-MAX_NUM_QUEUED_REQS = 6          # --max-num-queued-reqs, where the release has it
-STEP_BASE_S, STEP_PER_TOKEN_S = 0.018, 0.00002
-LATE = math.inf                  # arrival of the late burst
 
 
 @dataclasses.dataclass
@@ -168,8 +187,9 @@ def _call(function, **kwargs):
 class EngineCore:
     """A tiny engine core: schedules steps and hands the frontend's stats objects to the loggers."""
 
-    def __init__(self, loggers: StatLoggerManager, requests: list[Req], wall0: float):
+    def __init__(self, loggers: object, requests: list[Req], wall0: float, prefix_cache_unit: int = 1):
         self.loggers, self.pending, self.wall0 = loggers, collections.deque(requests), wall0
+        self.prefix_cache_unit = prefix_cache_unit
         self.waiting: collections.deque[Req] = collections.deque()
         self.running: list[Req] = []
         self.now = 0.0
@@ -223,7 +243,11 @@ class EngineCore:
 
     def _record_lookup(self, cache: object, req: Req) -> None:
         hits = 0 if req.preempted else req.cached
-        if hasattr(cache, "record"):
+        if self.prefix_cache_unit > 1:  # 0.8: whole blocks of the prompt looked up, and the blocks found
+            cache.requests += 1
+            cache.queries += req.prompt // self.prefix_cache_unit
+            cache.hits += hits // self.prefix_cache_unit
+        elif hasattr(cache, "record"):
             cache.record(num_tokens=req.prompt, num_hits=hits, preempted=req.preempted)
         else:  # before 0.11 the KV cache manager added to the fields itself
             cache.requests += 1
@@ -254,6 +278,7 @@ class EngineCore:
         scheduler = _call(vllm_stats.SchedulerStats, num_running_reqs=len(self.running),
                           num_waiting_reqs=len(self.waiting),
                           kv_cache_usage=(NUM_GPU_BLOCKS - self.free_blocks()) / NUM_GPU_BLOCKS,
+                          gpu_cache_usage=(NUM_GPU_BLOCKS - self.free_blocks()) / NUM_GPU_BLOCKS,
                           prefix_cache_stats=cache)
         self.loggers.record(scheduler_stats=scheduler, iteration_stats=iteration, engine_idx=0)
 
@@ -291,7 +316,7 @@ class _NoLoRA:
         return lambda *args, **kwargs: None
 
 
-def engine_config(served: str, max_model_len: int):
+def engine_config(served: str, max_model_len: int, extra: dict | None = None):
     """vLLM's own config, from EngineArgs, for a local model directory with just a config.json."""
     model_dir = tempfile.mkdtemp(prefix="vllm-model-")
     LlamaConfig(architectures=["LlamaForCausalLM"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -300,6 +325,7 @@ def engine_config(served: str, max_model_len: int):
     fields = {f.name for f in dataclasses.fields(EngineArgs)}
     args = {"model": model_dir, "served_model_name": [served], "skip_tokenizer_init": True,
             "max_model_len": max_model_len, "max_num_batched_tokens": TOKEN_BUDGET}
+    args.update(extra or {})
     if "max_num_queued_reqs" in fields:
         args["max_num_queued_reqs"] = MAX_NUM_QUEUED_REQS
     config = EngineArgs(**args).create_engine_config()
@@ -310,6 +336,28 @@ def engine_config(served: str, max_model_len: int):
         cache.kv_cache_size_tokens = NUM_GPU_BLOCKS * BLOCK_SIZE
         cache.kv_cache_max_concurrency = round(NUM_GPU_BLOCKS * BLOCK_SIZE / max_model_len, 2)
     return config
+
+
+class _PerEngineLoggers:
+    """vLLM 0.8's frontend loggers: a plain list per engine (setup_default_loggers), fed the same stats."""
+
+    def __init__(self, loggers: list) -> None:
+        self.loggers = loggers
+
+    def record(self, scheduler_stats: object, iteration_stats: object, engine_idx: int = 0) -> None:
+        for stat_logger in self.loggers:
+            stat_logger.record(scheduler_stats=scheduler_stats, iteration_stats=iteration_stats)
+
+
+def stat_loggers(config: object) -> object:
+    """The frontend's stat loggers as AsyncLLM makes them in this release."""
+    from vllm.v1.metrics import loggers
+
+    if not hasattr(loggers, "StatLoggerManager"):
+        return _PerEngineLoggers(loggers.setup_default_loggers(config, log_stats=True, engine_num=1)[0])
+    manager = _call(loggers.StatLoggerManager, vllm_config=config, engine_idxs=[0])
+    manager.log_engine_initialized()
+    return manager
 
 
 def mount_metrics(app: FastAPI) -> None:
@@ -344,10 +392,9 @@ def http_app() -> FastAPI:
 
 def main() -> None:
     engine = ENGINES[RELEASE]
-    config = engine_config(engine["served"], engine["max_model_len"])
-    loggers = _call(StatLoggerManager, vllm_config=config, engine_idxs=[0])
-    loggers.log_engine_initialized()
-    core = EngineCore(loggers, workload(engine["max_model_len"]), wall0=time.time() - 60)
+    config = engine_config(engine["served"], engine["max_model_len"], engine.get("args"))
+    core = EngineCore(stat_loggers(config), workload(engine["max_model_len"]), wall0=time.time() - 60,
+                      prefix_cache_unit=engine.get("prefix_cache_unit", 1))
     while core.running or core.waiting or core.pending[0].arrival != LATE:
         core.step()
     for req in core.pending:
