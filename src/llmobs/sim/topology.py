@@ -9,7 +9,7 @@ traffic and size of each simulated engine.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,7 @@ from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
 from llmobs.sim.dcgm import PINNED_RELEASE, RELEASES
 from llmobs.sim.vllm import EngineConfig
+from llmobs.sim.vllm_releases import CURRENT_RELEASE, RELEASES
 
 LAB_TOPOLOGY = Path(__file__).resolve().parents[3] / "compose" / "lab-topology.yml"
 
@@ -40,7 +41,11 @@ class SimEngine(_Strict):
     max_num_seqs: int = Field(256, gt=0)
     max_model_len: int = Field(32768, gt=1)
     period_s: float = Field(900.0, gt=0, description="period of the request-rate swing")
-    legacy_names: bool = Field(False, description="serve pre-0.11 names (vllm:gpu_cache_usage_perc, ...)")
+    vllm_version: Literal[tuple(RELEASES)] = Field(  # type: ignore[valid-type]
+        CURRENT_RELEASE, description="the vLLM release whose /metrics it serves; 0.10.2 still has the old names "
+        "vllm:gpu_cache_usage_perc and vllm:time_per_output_token_seconds")
+    max_num_queued_reqs: int | None = Field(None, gt=0, description="vLLM's --max-num-queued-reqs: beyond it "
+                                            "requests are refused with 503 at admission (0.33 only)")
 
 
 class SimHardware(_Strict):
