@@ -19,7 +19,7 @@ from llmobs import scrape
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
-from llmobs.sim.dcgm import PINNED_RELEASE, RELEASES
+from llmobs.sim import dcgm
 from llmobs.sim.vllm import EngineConfig
 from llmobs.sim.vllm_releases import CURRENT_RELEASE, RELEASES
 
@@ -52,7 +52,7 @@ class SimHardware(_Strict):
     gpu_model: str = Field(description="a key of src/llmobs/catalog/gpus.yaml")
     gpus: int = Field(ge=0, le=16)
     engines: dict[str, SimEngine] = Field(default_factory=dict, description="by served model name")
-    dcgm_exporter: str = Field(PINNED_RELEASE, description="the dcgm-exporter release the host's exporter "
+    dcgm_exporter: str = Field(dcgm.PINNED_RELEASE, description="the dcgm-exporter release the host's exporter "
                                "imitates (up to 4.5.3-4.8.2 its hostname label is spelled Hostname)")
 
     @model_validator(mode="after")
@@ -65,8 +65,9 @@ class SimHardware(_Strict):
     @field_validator("dcgm_exporter")
     @classmethod
     def _simulated_release(cls, release: str) -> str:
-        if release not in RELEASES:
-            raise ValueError(f"{release!r} is not a simulated dcgm-exporter release; use one of {', '.join(RELEASES)}")
+        if release not in dcgm.RELEASES:
+            raise ValueError(f"{release!r} is not a simulated dcgm-exporter release; "
+                             f"use one of {', '.join(dcgm.RELEASES)}")
         return release
 
 
