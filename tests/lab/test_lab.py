@@ -219,7 +219,8 @@ def test_invalid_configuration_is_refused_and_the_running_one_stays(lab: Any, ca
     config["global"]["scrape_interval"] = "fast"
     with pytest.raises(ConfigError, match="promtool rejected"):
         lab.lab.apply("prometheus", {"prometheus.yml": yaml.safe_dump(config)})
-    broken_rule = "groups:\n- name: broken\n  rules:\n  - record: not a name\n    expr: up\n"
+    # Not PromQL on any version (Prometheus 3 accepts any UTF-8 record name, so a bad name no longer is).
+    broken_rule = "groups:\n- name: broken\n  rules:\n  - record: broken:up:sum\n    expr: sum(up\n"
     with pytest.raises(ConfigError, match="promtool rejected"):
         lab.lab.apply("prometheus", {"rules/broken.yml": broken_rule})
     assert live.read_text() == before_text and not (live.parent / "rules" / "broken.yml").exists()

@@ -149,8 +149,8 @@ def vllm(
     gpus: Annotated[str, typer.Option("--gpus", envvar="LLMOBS_SIM_ENGINE_GPUS", help="GPU indexes, e.g. 0,1")] = "0",
     params_b: Annotated[float, typer.Option("--params-b", envvar="LLMOBS_SIM_PARAMS_B", help="model size, B")] = 8.0,
     rps: Annotated[float, typer.Option("--rps", envvar="LLMOBS_SIM_RPS", help="mean requests per second")] = 2.0,
-    legacy_names: Annotated[bool, typer.Option("--legacy-names", envvar="LLMOBS_SIM_LEGACY_NAMES",
-                                               help="serve the pre-0.11 metric names")] = False,
+    vllm_version: Annotated[str, typer.Option("--vllm-version", envvar="LLMOBS_SIM_VLLM_VERSION",
+                                              help="the vLLM release to imitate: 0.33.0 or 0.10.2")] = "0.33.0",
     gpu_model: GpuModel = "H100-SXM",
     fault_port: FaultPort = SIM_CONTROL_PORT,
     verbose: Verbose = False,
@@ -166,7 +166,7 @@ def vllm(
 
     def config() -> HostConfig:
         engine = EngineConfig(model=model, port=port, gpus=indexes, params_b=params_b, rps=rps,
-                              legacy_names=legacy_names)
+                              vllm_version=vllm_version)
         return HostConfig(name=_node_name(), gpu_model=gpu_model, gpus=max(indexes) + 1, engines=(engine,),
                           fault_port=fault_port)
 

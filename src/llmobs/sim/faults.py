@@ -66,6 +66,10 @@ KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
               (Param("ratio", 0.3, "share of requests that fail"),)),
     FaultKind("latency", "engine", "the engine slows down `factor` times (prefill and decode)",
               (Param("factor", 6.0, "slow-down factor"),)),
+    FaultKind("queue-limit", "engine", "the server refuses requests with HTTP 503 at admission while "
+              "`max_queued` wait, as vLLM 0.33 with --max-num-queued-reqs (vllm:admission_rejections_total)",
+              (Param("max_queued", 0, "queued requests beyond which it refuses; 0 refuses every request",
+                     integer=True),)),
 )}
 
 

@@ -153,6 +153,8 @@ class HostSim:
     def inject(self, request: dict[str, Any]) -> faults_mod.Fault:
         engines = {engine.config.model: engine.config.port for engine in self.engines}
         fault = faults_mod.parse(request, len(self.gpus), engines)
+        if fault.kind.name == "queue-limit":
+            self._engine(fault.engine).require_admission_limits()
         if fault.kind.scope == "exporter" and not self.exporter:
             raise ConfigError("fault", "this host runs no dcgm-exporter", "send it to a host with GPUs")
         if fault.gpu is not None:
@@ -267,6 +269,9 @@ class HostSim:
                     return None
                 time.sleep(0.5)
         request = engine.submit(time.time(), prompt_tokens, max_tokens, path, faults)
+        if request is None:  # refused at admission: the queue is at its limit
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": {"message": "The server is overloaded; retry later.",
+                                                              "type": "ServiceUnavailableError", "code": 503}}
         if request.fails:
             return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": {"message": "EngineCore encountered an issue.",
                                                                 "type": "InternalServerError", "code": 500}}

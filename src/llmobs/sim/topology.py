@@ -9,7 +9,7 @@ traffic and size of each simulated engine.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -18,8 +18,9 @@ from llmobs import catalog as catalog_mod
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
-from llmobs.sim.dcgm import PINNED_RELEASE, RELEASES
+from llmobs.sim import dcgm
 from llmobs.sim.vllm import EngineConfig
+from llmobs.sim.vllm_releases import CURRENT_RELEASE, RELEASES
 from llmobs.types import Strict
 
 
@@ -34,14 +35,18 @@ class SimEngine(Strict):
     max_num_seqs: int = Field(256, gt=0)
     max_model_len: int = Field(32768, gt=1)
     period_s: float = Field(900.0, gt=0, description="period of the request-rate swing")
-    legacy_names: bool = Field(False, description="serve pre-0.11 names (vllm:gpu_cache_usage_perc, ...)")
+    vllm_version: Literal[tuple(RELEASES)] = Field(  # type: ignore[valid-type]
+        CURRENT_RELEASE, description="the vLLM release whose /metrics it serves; 0.10.2 still has the old names "
+        "vllm:gpu_cache_usage_perc and vllm:time_per_output_token_seconds")
+    max_num_queued_reqs: int | None = Field(None, gt=0, description="vLLM's --max-num-queued-reqs: beyond it "
+                                            "requests are refused with 503 at admission (0.33 only)")
 
 
 class SimHardware(Strict):
     gpu_model: str = Field(description="a key of src/llmobs/catalog/gpus.yaml")
     gpus: int = Field(ge=0, le=16)
     engines: dict[str, SimEngine] = Field(default_factory=dict, description="by served model name")
-    dcgm_exporter: str = Field(PINNED_RELEASE, description="the dcgm-exporter release the host's exporter "
+    dcgm_exporter: str = Field(dcgm.PINNED_RELEASE, description="the dcgm-exporter release the host's exporter "
                                "imitates (up to 4.5.3-4.8.2 its hostname label is spelled Hostname)")
 
     @model_validator(mode="after")
@@ -54,8 +59,9 @@ class SimHardware(Strict):
     @field_validator("dcgm_exporter")
     @classmethod
     def _simulated_release(cls, release: str) -> str:
-        if release not in RELEASES:
-            raise ValueError(f"{release!r} is not a simulated dcgm-exporter release; use one of {', '.join(RELEASES)}")
+        if release not in dcgm.RELEASES:
+            raise ValueError(f"{release!r} is not a simulated dcgm-exporter release; "
+                             f"use one of {', '.join(dcgm.RELEASES)}")
         return release
 
 
