@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
-from llmobs import images, tools
+from llmobs import http, images, tools
 from llmobs.lab import PUBLISHED, Lab, LabError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,11 +111,7 @@ def _versions_used(stats: dict[str, list[Any]]) -> list[str]:
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
+    return http.call_json(url, method, body, timeout=timeout)
 
 
 @dataclass
@@ -245,7 +240,7 @@ def lab_prometheus_url(lab: RunningLab) -> str:
 @pytest.fixture(scope="session")
 def lab_grafana(lab: RunningLab) -> tuple[str, str, str]:
     """(URL, user, password) of the lab's Grafana; skipped where its image is missing."""
-    running, reason = lab.lab.grafana()
+    running, reason = lab.lab.grafana_available()
     if not running:
         pytest.skip(f"Grafana is not part of the lab here: {reason}")
     return lab.url("grafana"), "admin", lab.lab.env["GRAFANA_ADMIN_PASSWORD"]

@@ -27,11 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmobs import __version__, debian
+from llmobs.workspace import Workspace
 
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_DIR = REPO / "compose"
-CACHE_DIR = REPO / ".cache"
-IMAGES_ENV = CACHE_DIR / "images.env"
+# The checkout this process works in ($LLMOBS_ROOT or the working directory's, llmobs.workspace): the CLI,
+# the tests and the Ansible controller run inside it; a copy installed without one (the simulator image)
+# never reads these paths.
+WORKSPACE = Workspace.find_or_cwd()
+REPO = WORKSPACE.root
+COMPOSE_DIR = WORKSPACE.compose_dir
+CACHE_DIR = WORKSPACE.cache_dir
+IMAGES_ENV = WORKSPACE.images_env
 
 BASE_SUITE = "bookworm"
 SIM_VARIABLE = "LLMOBS_SIM_IMAGE"

@@ -42,11 +42,6 @@ def alternatives(values: Iterable[str]) -> str:
     return "|".join(regex_escape(value) for value in values)
 
 
-def regex_alternatives(values: Iterable[str]) -> str:
-    """`alternatives(values)` as a quoted PromQL string."""
-    return string(alternatives(values))
-
-
 def le_pattern(boundary: float) -> str:
     """A regex for a bucket boundary in both spellings: `1` (Prometheus 2 keeps the exporter's text) and
     `1.0` (vLLM's prometheus_client, and Prometheus 3's normalised `le`)."""
@@ -55,11 +50,6 @@ def le_pattern(boundary: float) -> str:
         raise ValueError(f"bucket boundary {boundary} needs an exponent; use a plain decimal boundary")
     escaped = regex_escape(text)
     return f"{escaped}(\\.0)?" if boundary == int(boundary) else escaped
-
-
-def le_regex(boundary: float) -> str:
-    """`le_pattern(boundary)` as a quoted PromQL string."""
-    return string(le_pattern(boundary))
 
 
 # ------------------------------------------------------------------------------------- matchers

@@ -1,7 +1,8 @@
 """promtool, amtool and Alertmanager on the host: the pinned images' versions, not the host release's.
 
 They validate the generated configuration, run the rule unit tests and a live Alertmanager in the tests
-(no container needed). Each comes from the Debian
+(no container needed); Alertmanager's default templates go where Debian's build reads them,
+/usr/share/prometheus/alertmanager/. Each comes from the Debian
 package that stands in for its image (the pin's comment in compose/services/*.yaml); Prometheus 2.x's
 promtool runs the rule unit tests too, since the kit supports 2.x. `llmobs setup` unpacks them into
 .cache/tools/<tool>-<Debian version>/<tool>, and links the image's version into .cache/tools/bin/ (the test
@@ -27,6 +28,11 @@ TOOLS = {
     "amtool": ("ALERTMANAGER_IMAGE", "prometheus-alertmanager", "amtool"),
     "alertmanager": ("ALERTMANAGER_IMAGE", "prometheus-alertmanager", "prometheus-alertmanager"),
 }
+# Files a tool reads from a fixed system path: Debian's Alertmanager loads its default notification
+# templates from /usr/share/prometheus/alertmanager/, not from the binary as upstream's does.
+SYSTEM_FILES = {"alertmanager": ("usr/share/prometheus/alertmanager/default.tmpl",
+                                 "usr/share/prometheus/alertmanager/email.tmpl")}
+SYSTEM_ROOT = Path("/")
 # Older releases the tests also run on (the README supports Prometheus 2.x): trixie, the stable suite.
 OLDER = (debian.Package("trixie", "promtool", "2.53.3+ds1-2", "llmobs.tools.OLDER"),)
 
@@ -80,6 +86,8 @@ def install(log: Log) -> list[Tool]:
                 os.link(tree / "usr" / "bin" / TOOLS[tool.name][2], tool.path)  # 20-100 MB each: no second copy
             except OSError:
                 shutil.copy2(tree / "usr" / "bin" / TOOLS[tool.name][2], tool.path)
+        if tool.default:
+            _install_system_files(tool, debs[tool.package])
         link = BIN_DIR / tool.name
         if tool.default and (not link.is_symlink() or link.resolve() != tool.path.resolve()):
             link.unlink(missing_ok=True)
@@ -89,6 +97,17 @@ def install(log: Log) -> list[Tool]:
         if stale not in keep:
             shutil.rmtree(stale)
     return wanted
+
+
+def _install_system_files(tool: Tool, deb: Path) -> None:
+    """Put the package's copies of the files the tool reads from system paths in place (set-up runs as root).
+    A copy already there (the host's own prometheus-alertmanager package) is left alone: it belongs to dpkg."""
+    tree = debian.unpack(tool.package, deb, images.CACHE_DIR)
+    for relative in SYSTEM_FILES.get(tool.name, ()):
+        source, target = tree / relative, SYSTEM_ROOT / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
 
 
 def reported_version(path: Path) -> str:

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from llmobs import tools
+from llmobs.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
-LAB_SETTINGS = REPO / "compose" / "lab-settings.yml"
+WORKSPACE = Workspace(REPO)
+LAB_SETTINGS = WORKSPACE.lab_settings
 
 
 def tool_versions(name: str) -> list[str]:

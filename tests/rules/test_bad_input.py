@@ -100,6 +100,6 @@ def test_invalid_catalog_entries_are_refused(change, field: str, words: str) -> 
 def test_alert_expressions_read_only_known_series(expr: str, words: str) -> None:
     catalog = catalog_mod.validate(_catalog_with(lambda d: _family(d, "gpu-thermal")["alerts"][0].update(expr=expr)))
     with pytest.raises(ConfigError) as caught:
-        render_rule_files(catalog=catalog)
+        render_rule_files(load_settings(), catalog=catalog)
     assert caught.value.field.startswith("alerts.yaml: gpu-thermal.GpuThermalMarginLow(warning).expr")
     assert words in str(caught.value)

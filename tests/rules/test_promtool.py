@@ -11,8 +11,9 @@ import pytest
 import yaml
 from rules_support import REPO, run, write_tree
 
-from llmobs.rules import alert_list, render_rule_files, render_rule_tests
-from llmobs.rules.unittests import seconds
+from llmobs.rules import alert_list, render_rule_files
+from llmobs.rules.testing import render_rule_tests
+from llmobs.rules.testing.promtool import seconds
 from llmobs.settings import load_settings
 
 RULES = REPO / "prometheus" / "rules"

@@ -12,9 +12,12 @@ from llmobs import images
 from llmobs.errors import ConfigError
 from llmobs.sim.dcgm import IDLE_LOAD, PINNED_RELEASE, RELEASES, ExporterOptions, read_counters
 from llmobs.sim.faults import KINDS, Fault, parse
-from llmobs.sim.topology import LAB_TOPOLOGY, load_topology
+from llmobs.sim.topology import load_topology
+from llmobs.workspace import Workspace
 
 from .conftest import BUSY, COUNTERS, DATA, REPO, families, series
+
+LAB_TOPOLOGY = Workspace(REPO).lab_topology
 
 # The labels of every GPU series, in order; the hostname label's spelling depends on the release.
 BASE_LABELS = ["gpu", "UUID", "pci_bus_id", "device", "modelName"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from llmobs import images
+from llmobs.errors import UnreachableError
+from llmobs.http import request
 
 from .conftest import COUNTERS, families, series
 
@@ -31,9 +32,8 @@ def _scrape(container: str, port: int) -> str:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
-                return response.read().decode()
-        except OSError:
+            return request(f"http://{address}/metrics", timeout=5).text
+        except UnreachableError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

@@ -24,12 +24,12 @@ import logging
 import math
 import random
 import threading
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmobs import catalog as catalog_mod
+from llmobs import exposition
 from llmobs.catalog import Catalog, GpuModel
 from llmobs.errors import ConfigError
 from llmobs.sim.faults import Fault
@@ -41,7 +41,7 @@ DEFAULT_COLLECTORS = "/etc/dcgm-exporter/default-counters.csv"
 # released in 4.6.0-4.8.3). PINNED_RELEASE is the kit's pin (compose/services/dcgm-exporter.yaml).
 RELEASES = {"4.6.1-4.8.4": "hostname", "4.6.0-4.8.3": "hostname", "4.5.3-4.8.2": "Hostname"}
 PINNED_RELEASE = "4.6.1-4.8.4"
-DEFAULT_DRIVER_VERSION = "570.133.20"
+DEFAULT_DRIVER_VERSION = exposition.DRIVER_VERSION
 XID_COUNT = "DCGM_EXP_XID_ERRORS_COUNT"
 CLOCK_EVENTS_COUNT = "DCGM_EXP_CLOCK_EVENTS_COUNT"
 PROM_TYPES = ("gauge", "counter", "label")
@@ -103,13 +103,6 @@ class GpuLoad:
 IDLE_LOAD = GpuLoad()
 
 
-def _pci_bus_id(index: int) -> str:
-    # HGX boards enumerate their GPUs on these buses; PCIe servers use similar ones.
-    buses = (0x18, 0x2A, 0x3A, 0x5D, 0x9A, 0xAB, 0xBA, 0xDB)
-    bus = buses[index] if index < len(buses) else 0x10 + index
-    return f"00000000:{bus:02X}:00.0"
-
-
 @dataclass
 class GpuSim:
     """One simulated GPU: slow physical state (temperature, energy, error counters) plus faults."""
@@ -132,7 +125,7 @@ class GpuSim:
     values: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.uuid = f"GPU-{uuid.uuid5(uuid.NAMESPACE_DNS, f'{self.host}/gpu{self.index}')}"
+        self.uuid = exposition.gpu_uuid(self.host, self.index)
         self.temp = self.model.idle_temp_celsius
         self.power = self.model.idle_power_watts
         self.sm_clock = self._idle_clock()
@@ -314,9 +307,9 @@ class GpuSim:
 @dataclass(frozen=True)
 class ExporterOptions:
     collectors: Path = Path(DEFAULT_COLLECTORS)
-    collect_interval_ms: int = 30000
-    xid_window_ms: int = 300000
-    clock_events_window_ms: int = 300000
+    collect_interval_ms: int = exposition.COLLECT_INTERVAL_MS
+    xid_window_ms: int = exposition.XID_WINDOW_MS
+    clock_events_window_ms: int = exposition.CLOCK_EVENTS_WINDOW_MS
     hostname: str | None = None      # None: no hostname label (-n)
     uuid_label: str = "UUID"         # "uuid" with -o/--use-old-namespace
     replace_blanks_in_model_name: bool = False
@@ -376,14 +369,11 @@ class DcgmExporterSim:
         model_name = gpu.model.model_name
         if self.options.replace_blanks_in_model_name:
             model_name = "-".join(model_name.split())
-        labels = [("gpu", str(gpu.index)), (self.options.uuid_label, gpu.uuid), ("pci_bus_id", _pci_bus_id(gpu.index)),
-                  ("device", f"nvidia{gpu.index}"), ("modelName", model_name)]
-        if self.options.hostname:
-            labels.append((self.options.hostname_label, self.options.hostname))
-        return labels
+        return exposition.gpu_labels(gpu.index, gpu.uuid, model_name, self.options.hostname, self.options.uuid_label,
+                                     self.options.hostname_label)
 
     def _counter_labels(self) -> dict[str, str]:
-        values = {"DCGM_FI_DRIVER_VERSION": self.options.driver_version}
+        values = {exposition.DRIVER_VERSION_FIELD: self.options.driver_version}
         return {line.field: values[line.field] for line in self.label_fields}
 
     @staticmethod
@@ -434,7 +424,7 @@ class DcgmExporterSim:
                     for bit, reason in CLOCK_EVENTS.items():
                         if value & bit:
                             counts[reason] = counts.get(reason, 0) + 1
-            base = {**counter_labels, "window_size_in_ms": str(window_ms)}
+            base = {**counter_labels, exposition.WINDOW_LABEL: str(window_ms)}
             if not counts:
                 series.append(self._series(line.field, self._base_labels(gpu) + sorted(base.items()), "0"))
             for value, count in sorted(counts.items()):

@@ -12,25 +12,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from llmobs import catalog as catalog_mod
-from llmobs import scrape
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
 from llmobs.sim import dcgm
 from llmobs.sim.vllm import EngineConfig
 from llmobs.sim.vllm_releases import CURRENT_RELEASE, RELEASES
-
-LAB_TOPOLOGY = Path(__file__).resolve().parents[3] / "compose" / "lab-topology.yml"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from llmobs.types import Strict
 
 
-class SimEngine(_Strict):
+class SimEngine(Strict):
     """Size and traffic of a simulated engine (the defaults suit an 8B model)."""
 
     params_b: float = Field(8.0, gt=0, description="billions of parameters")
@@ -48,7 +42,7 @@ class SimEngine(_Strict):
                                             "requests are refused with 503 at admission (0.33 only)")
 
 
-class SimHardware(_Strict):
+class SimHardware(Strict):
     gpu_model: str = Field(description="a key of src/llmobs/catalog/gpus.yaml")
     gpus: int = Field(ge=0, le=16)
     engines: dict[str, SimEngine] = Field(default_factory=dict, description="by served model name")
@@ -75,7 +69,7 @@ class LabHost(Host):
     sim: SimHardware | None = None
 
 
-class LabTopology(_Strict):
+class LabTopology(Strict):
     prometheus: ScrapeOptions = Field(default_factory=ScrapeOptions)
     hosts: tuple[LabHost, ...] = Field(min_length=1)
 
@@ -127,11 +121,3 @@ def engine_configs(host: LabHost, settings: Settings) -> tuple[EngineConfig, ...
         configs.append(EngineConfig(model=endpoint.model, port=endpoint.port, gpus=tuple(endpoint.gpus),
                                     **sim.model_dump()))
     return tuple(configs)
-
-
-def render_lab_prometheus(settings: Settings, topology: Path = LAB_TOPOLOGY) -> dict[str, str]:
-    """The lab's committed prometheus/prometheus.yml and prometheus/targets/*.yml (`llmobs generate`)."""
-    lab = load_topology(topology)
-    files = scrape.render(lab.scrape_hosts(), settings, lab.prometheus,
-                          source="compose/lab-topology.yml and compose/lab-settings.yml")
-    return {f"prometheus/{path}": text for path, text in files.items()}

@@ -47,6 +47,10 @@ RELEASES = {release.version: release for release in (
             "sliding_window", "swap_space", "swap_space_bytes")),
 )}
 # CacheConfig defaults of a GPU server (vllm:cache_config_info label values); other fields read "None".
+# vLLM's defaults the simulator runs with (--block-size, --gpu-memory-utilization).
+BLOCK_SIZE = 16
+GPU_MEMORY_UTILIZATION = 0.9
+
 CACHE_CONFIG_DEFAULTS = {
     "cache_dtype": "auto", "is_attention_free": "False", "enable_prefix_caching": "True",
     "prefix_caching_hash_algo": "sha256", "prefix_cache_retention_interval": "0", "kv_cache_dtype_skip_layers": "[]",
