@@ -181,6 +181,15 @@ class Fleet:
             s("vllm:request_success_total", tl.ramp(requests * 0.005), finished_reason="abort"),
             s("vllm:request_success_total", tl.ramp(errors), finished_reason="error"),
         ]
+        if not old_names:
+            # vLLM 0.33: the queue by reason, and admission refusals (labels model_name and reason only).
+            refused = {"model_name": engine.model_name, **target}
+            series += [
+                s("vllm:num_requests_waiting_by_reason", tl.flat(2 if busy else 0), reason="capacity"),
+                s("vllm:num_requests_waiting_by_reason", tl.flat(0), reason="deferred"),
+                *(Series("vllm:admission_rejections_total", {**refused, "reason": reason}, tl.flat(0))
+                  for reason in ("max_num_queued_reqs", "max_num_queued_tokens")),
+            ]
         for spec in self.catalog.slos.slos:
             if not spec.latency:
                 continue
