@@ -49,6 +49,8 @@ class Thresholds(Strict):
     gpu_temp_margin_critical_celsius: float = Field(ge=0, le=30)
     gpu_throttle_ratio_warning: Ratio
     gpu_power_over_limit_ratio: float = Field(gt=1, le=2)
+    nvlink_crc_errors_per_second_warning: float = Field(ge=0)
+    pcie_replays_per_minute_warning: float = Field(ge=0)
     kv_cache_usage_warning: float = Field(gt=0, le=1)
     preemptions_per_second_warning: float = Field(gt=0)
     queue_waiting_requests_warning: int = Field(gt=0)

@@ -108,7 +108,10 @@ class Fleet:
         def s(name: str, values: list[Sample], **extra: str) -> Series:
             return Series(name, {**labels, **extra}, values)
 
-        return [
+        # NVLink counters, summed over the GPU's links; absent on PCIe cards.
+        nvlink = [s(f"DCGM_FI_DEV_NVLINK_{kind}_ERROR_COUNT_TOTAL", tl.flat(0))
+                  for kind in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")] if spec.nvlink else []
+        return nvlink + [
             s("DCGM_FI_DEV_GPU_TEMP", tl.flat(spec.slowdown_temp_celsius - margin)),
             s("DCGM_FI_DEV_SLOWDOWN_TEMP", tl.flat(spec.slowdown_temp_celsius)),
             s("DCGM_FI_DEV_GPU_TEMP_LIMIT", tl.flat(margin)),
@@ -127,6 +130,8 @@ class Fleet:
             s("DCGM_FI_DEV_ROW_REMAP_FAILURE", tl.flat(0)),
             s("DCGM_FI_DEV_ROW_REMAP_PENDING", tl.flat(0)),
             s("DCGM_FI_DEV_RETIRED_PENDING", tl.flat(0)),
+            # A healthy link replays a PCIe packet now and then (1 a minute when busy).
+            s("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", tl.ramp(tl.interval / 60 if busy else 0, 40)),
             s("DCGM_EXP_XID_ERRORS_COUNT", tl.flat(0), **window),
             # Power capping (busy) or idle clocks (idle): normal clocks events, never alerts.
             s("DCGM_EXP_CLOCK_EVENTS_COUNT", tl.flat(40 if busy else 60),
