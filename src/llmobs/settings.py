@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -321,7 +322,7 @@ def _check_declared_buckets(scope: str, targets: SloTargets, catalog: catalog_mo
         if family not in catalog.bucket_families:
             errors.append(ConfigError(field, "not a bucket family of vLLM",
                                       f"use one of {', '.join(sorted(catalog.bucket_families))}"))
-        elif not bounds or any(b <= a for a, b in zip(bounds, bounds[1:], strict=False)):
+        elif not bounds or any(b <= a for a, b in pairwise(bounds)):
             errors.append(ConfigError(field, f"boundaries {list(bounds)} are not strictly ascending",
                                       "list them as given to vLLM's --custom-histogram-buckets, smallest first"))
     return errors

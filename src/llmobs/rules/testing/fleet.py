@@ -111,7 +111,8 @@ class Fleet:
         # NVLink counters, summed over the GPU's links; absent on PCIe cards.
         nvlink = [s(f"DCGM_FI_DEV_NVLINK_{kind}_ERROR_COUNT_TOTAL", tl.flat(0))
                   for kind in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")] if spec.nvlink else []
-        return nvlink + [
+        return [
+            *nvlink,
             s("DCGM_FI_DEV_GPU_TEMP", tl.flat(spec.slowdown_temp_celsius - margin)),
             s("DCGM_FI_DEV_SLOWDOWN_TEMP", tl.flat(spec.slowdown_temp_celsius)),
             s("DCGM_FI_DEV_GPU_TEMP_LIMIT", tl.flat(margin)),
