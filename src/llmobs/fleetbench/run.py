@@ -1,0 +1,162 @@
+"""One run of the fleet benchmark: build the TSDB, backfill the recording rules, then measure with a live
+Prometheus evaluating every rule group over the loaded data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmobs import catalog as catalog_mod
+from llmobs.dashboards import dashboard_artifacts
+from llmobs.fleetbench import queries, synth
+from llmobs.fleetbench.tsdb import Backfill, Prometheus, backfill_rules, disk_bytes, move_blocks
+from llmobs.rules import rule_file_artifacts
+from llmobs.settings import load_settings
+from llmobs.workspace import Workspace
+
+PROMETHEUS_GLOB = "debian/prometheus_3.5*/usr/bin/prometheus"
+PROMTOOL = "tools/bin/promtool"
+AHEAD_S = 1800   # data runs this far past the build's start, so the live rules and alerts see fresh samples
+
+
+@dataclass(frozen=True)
+class Options:
+    hosts: int
+    hours: float = 3.0
+    engines_per_host: int = 2
+    repeat: int = 5
+    hosts_per_chunk: int = 5
+    rule_passes: int = 2
+    live_intervals: int = 6
+    workdir: Path = Path(".cache/bench-fleet")
+
+
+@dataclass
+class Result:
+    hosts: int
+    gpus: int
+    engines: int
+    hours: float
+    build: dict[str, float] = field(default_factory=dict)
+    panels: list[dict[str, Any]] = field(default_factory=list)
+    official: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    series_per_host: dict[str, float] = field(default_factory=dict)
+    head_series: int = 0
+    rss_bytes: int = 0
+    disk_per_host_day: float = 0.0
+    alerts: dict[str, bool] = field(default_factory=dict)
+
+
+def _tools(workspace: Workspace) -> tuple[Path, Path]:
+    cache = workspace.root / ".cache"
+    prometheus = next(iter(sorted(cache.glob(PROMETHEUS_GLOB))), None)
+    if prometheus is None or not (cache / PROMTOOL).exists():
+        raise FileNotFoundError(f"Prometheus 3.5 or promtool missing under {cache}: run `llmobs setup`")
+    return prometheus, cache / PROMTOOL
+
+
+def build(options: Options, log: Callable[[str], None]) -> Result:
+    """Everything of one run; the figures as a Result (also written as JSON into the workdir)."""
+    workspace = Workspace.find()
+    prometheus_bin, promtool = _tools(workspace)
+    settings = load_settings(synth.fleet_settings(options.hosts, engines_per_host=options.engines_per_host))
+    work = workspace.root / options.workdir / f"n{options.hosts}-h{options.hours:g}"
+    shutil.rmtree(work, ignore_errors=True)
+    data, rules_dir = work / "data", work / "rules"
+    data.mkdir(parents=True)
+    rules_dir.mkdir()
+    rules = []
+    for path, text in rule_file_artifacts(settings).items():
+        rules.append(rules_dir / Path(path).name)
+        rules[-1].write_text(text, encoding="utf-8")
+    every = synth.Intervals.of(yaml.safe_load((workspace.root / "prometheus/prometheus.yml").read_text()))
+    end = time.time() + AHEAD_S
+    start = end - options.hours * 3600
+    result = Result(options.hosts, sum(len(e.gpus) for e in settings.vllm_endpoints), len(settings.vllm_endpoints),
+                    options.hours)
+    _load_data(options, settings, workspace, promtool, data, start, end, every, result, log)
+    began = time.perf_counter()
+    for done in range(options.rule_passes):
+        with Prometheus(prometheus_bin, work, data, every.evaluation, None) as source:
+            backfill_rules(source, promtool, rules, start, time.time(), work / f"rules-{done}", every.evaluation)
+        move_blocks(work / f"rules-{done}", data)
+    result.build["rules_backfill_s"] = time.perf_counter() - began
+    log(f"recording rules backfilled ({options.rule_passes} passes) in {result.build['rules_backfill_s']:.0f} s")
+    dashboards = {Path(p).stem: json.loads(t) for p, t in dashboard_artifacts(settings).items()
+                  if p.startswith("grafana/dashboards/")}
+    with Prometheus(prometheus_bin, work, data, every.evaluation, rules) as live:
+        _measure(live, options, dashboards, start, every, result, log)
+    result.disk_per_host_day = disk_bytes(data) / options.hosts / (options.hours / 24)
+    (work / "result.json").write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
+    return result
+
+
+def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: Path, data: Path, start: float,
+               end: float, every: synth.Intervals, result: Result, log: Callable[[str], None]) -> None:
+    catalog = catalog_mod.load()
+    node_page = synth.capture_node_exporter(workspace.root / ".cache")
+    counters = workspace.root / "compose/dcgm-exporter/counters.csv"
+    backfill = Backfill(promtool, data, log)
+    began, generating = time.perf_counter(), 0.0
+    for first in range(0, options.hosts, options.hosts_per_chunk):
+        chunk = data.parent / f"chunk-{first:04d}.om"
+        gen_start, samples = time.perf_counter(), 0
+        with chunk.open("w", encoding="utf-8", buffering=1 << 22) as out:
+            for index in range(first, min(options.hosts, first + options.hosts_per_chunk)):
+                host = synth.SimulatedHost(index, settings, counters, node_page, catalog)
+                samples += host.write(out.write, start, end, every, synth.FAULTS)
+            out.write("# EOF\n")
+        generating += time.perf_counter() - gen_start
+        backfill.submit(chunk, samples)
+        log(f"  hosts {first}-{index}: {samples / 1e6:.1f} M samples generated; backfilling")
+    backfill.wait()
+    result.build.update(samples=backfill.samples, generate_s=generating, backfill_s=backfill.seconds,
+                        total_s=time.perf_counter() - began,
+                        backfill_samples_per_s=backfill.samples / max(backfill.seconds, 1e-9))
+    log(f"data: {backfill.samples / 1e6:.1f} M samples; generated in {generating:.0f} s, promtool busy "
+        f"{backfill.seconds:.0f} s ({result.build['backfill_samples_per_s'] / 1e3:.0f} k samples/s), "
+        f"build {result.build['total_s']:.0f} s")
+
+
+def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], start: float, every: synth.Intervals,
+             result: Result, log: Callable[[str], None]) -> None:
+    time.sleep(every.evaluation * options.live_intervals)
+    worst: dict[str, tuple[float, float]] = {}
+    for labels, value in live.metric("prometheus_rule_group_last_duration_seconds"):
+        worst[labels["rule_group"]] = (value, 0.0)
+    for labels, value in live.metric("prometheus_rule_group_interval_seconds"):
+        if labels["rule_group"] in worst:
+            worst[labels["rule_group"]] = (worst[labels["rule_group"]][0], value)
+    result.groups = [{"group": g.rpartition(";")[2], "seconds": d, "interval": i} for g, (d, i) in worst.items()]
+    alerts = live.api("api/v1/alerts")["alerts"]
+    firing = {(a["labels"]["alertname"], a["labels"].get("host")) for a in alerts if a["state"] == "firing"}
+    result.alerts = {f"{f.alert} on {synth.host_name(f.host)}": (f.alert, synth.host_name(f.host)) in firing
+                     for f in synth.FAULTS}
+    now = time.time()
+    for query in queries.panel_queries(dashboards, synth.host_name(2), ("24h",)):
+        timing = queries.timed(live, query.expr, query.instant, query.range_s, start, now, options.repeat)
+        result.panels.append({**asdict(query), **asdict(timing)})
+    for question, raw, ours in queries.official_queries(3 * 3600):
+        theirs = queries.timed(live, raw, False, 3 * 3600, start, now, options.repeat)
+        mine = queries.timed(live, ours, False, 3 * 3600, start, now, options.repeat)
+        result.official.append({"question": question, "official_ms": theirs.p50_ms, "ours_ms": mine.p50_ms,
+                                "official_series": theirs.series, "ours_series": mine.series,
+                                "error": theirs.error or mine.error})
+    by_job = live.api("api/v1/query", {"query": f'count by (job) ({{{live_host_selector(result)}}})'})["result"]
+    result.series_per_host = {r["metric"].get("job", "?"): float(r["value"][1]) for r in by_job}
+    result.head_series = int(live.api("api/v1/status/tsdb")["headStats"]["numSeries"])
+    result.rss_bytes = live.rss_bytes()
+    log(f"measured {len(result.panels)} panel queries x {options.repeat}, {len(result.official)} questions")
+
+
+def live_host_selector(result: Result) -> str:
+    """Series of one healthy host (gpu-node-002), by job, over the last 5 minutes of data."""
+    return f'host="{synth.host_name(min(2, result.hosts - 1))}"'
