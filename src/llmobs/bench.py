@@ -65,12 +65,13 @@ def bench_fleet(
     """Build a real TSDB for a synthetic fleet (llmobs.sim's series, promtool's backfill, recording rules
     backfilled), then time every dashboard panel, the official dashboards' raw queries and every rule group
     with a live Prometheus 3.5 over it. Prints a table per run and one summary line per N."""
+    wide = Console(width=160)
     lines, results = [], []
     for n in hosts:
         options = Options(n, hours, engines_per_host, repeat)
         result = build(options, console.print)
         data = json.loads(json.dumps(asdict(result)))
-        report.print_tables(data, console)
+        report.print_tables(data, wide)
         lines.append(report.summary_line(data))
         results.append(Workspace.find().root / options.workdir / f"n{n}-h{hours:g}" / "result.json")
     for line in lines:

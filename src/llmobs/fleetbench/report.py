@@ -29,7 +29,7 @@ def figures(result: dict[str, Any]) -> dict[str, Any]:
     worst = max(panels, key=lambda p: p["p95_ms"])
     ratios = [q["official_ms"] / q["ours_ms"] for q in result["official"] if q["ours_ms"] and not q["error"]]
     group = max(result["groups"], key=lambda g: g["seconds"] / g["interval"] if g["interval"] else 0)
-    per_host = sum(v for job, v in result["series_per_host"].items() if job != "?")
+    per_host = sum(v for job, v in result["series_per_host"].items() if job != "recorded")
     return {"panels_p95_ms": _p95([p["p95_ms"] for p in panels]), "worst_panel": f"{worst['dashboard']}/"
             f"{worst['panel']}", "worst_ms": worst["p95_ms"], "speedup": statistics.median(ratios) if ratios else 0,
             "group": group["group"], "group_pct": 100 * group["seconds"] / group["interval"],
@@ -71,7 +71,8 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
                        f"{100 * g['seconds'] / g['interval']:.2f}")
     console.print(groups)
     per_job = ", ".join(f"{job} {n:.0f}" for job, n in sorted(result["series_per_host"].items()))
-    console.print(f"series per host by job: {per_job}; head series {result['head_series']}; "
+    console.print(f"series per host by job: {per_job}; head series {result['head_series']} (active "
+                  f"{result['active_series']}); "
                   f"RSS {result['rss_bytes'] / 2**30:.2f} GiB; disk {result['disk_per_host_day'] / 2**20:.1f} MiB "
                   f"per host per day; placed faults: " +
                   ", ".join(f"{k} {'fired' if v else 'DID NOT FIRE'}" for k, v in result["alerts"].items()))

@@ -23,7 +23,8 @@ from llmobs.workspace import Workspace
 
 PROMETHEUS_GLOB = "debian/prometheus_3.5*/usr/bin/prometheus"
 PROMTOOL = "tools/bin/promtool"
-AHEAD_S = 1800   # data runs this far past the build's start, so the live rules and alerts see fresh samples
+AHEAD_S = 1800   # data runs up to this far past the build's start (at most half the span), so the live rules
+                 # and alerts see fresh samples while the run measures
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Result:
     official: list[dict[str, Any]] = field(default_factory=list)
     groups: list[dict[str, Any]] = field(default_factory=list)
     series_per_host: dict[str, float] = field(default_factory=dict)
-    head_series: int = 0
+    head_series: int = 0     # the head block: only the live rules' output, the data being in blocks
+    active_series: int = 0   # series with a sample in the last 5 minutes, as a scraping Prometheus would hold
     rss_bytes: int = 0
     disk_per_host_day: float = 0.0
     alerts: dict[str, bool] = field(default_factory=dict)
@@ -78,7 +80,7 @@ def build(options: Options, log: Callable[[str], None]) -> Result:
         rules.append(rules_dir / Path(path).name)
         rules[-1].write_text(text, encoding="utf-8")
     every = synth.Intervals.of(yaml.safe_load((workspace.root / "prometheus/prometheus.yml").read_text()))
-    end = time.time() + AHEAD_S
+    end = time.time() + min(AHEAD_S, options.hours * 1800)
     start = end - options.hours * 3600
     result = Result(options.hosts, sum(len(e.gpus) for e in settings.vllm_endpoints), len(settings.vllm_endpoints),
                     options.hours)
@@ -151,8 +153,10 @@ def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], sta
                                 "official_series": theirs.series, "ours_series": mine.series,
                                 "error": theirs.error or mine.error})
     by_job = live.api("api/v1/query", {"query": f'count by (job) ({{{live_host_selector(result)}}})'})["result"]
-    result.series_per_host = {r["metric"].get("job", "?"): float(r["value"][1]) for r in by_job}
+    result.series_per_host = {r["metric"].get("job", "recorded"): float(r["value"][1]) for r in by_job}
     result.head_series = int(live.api("api/v1/status/tsdb")["headStats"]["numSeries"])
+    active = live.api("api/v1/query", {"query": 'count({__name__=~".+"})'})["result"]
+    result.active_series = int(float(active[0]["value"][1])) if active else 0
     result.rss_bytes = live.rss_bytes()
     log(f"measured {len(result.panels)} panel queries x {options.repeat}, {len(result.official)} questions")
 

@@ -92,8 +92,9 @@ class Fault:
     alert: str  # the alert it must fire
 
 
-FAULTS = (Fault(0, {"fault": "fall-off-bus", "gpu": 7}, 0.5, "GpuMissing"),
-          Fault(1, {"fault": "thermal-throttle", "gpu": 2}, 0.6, "GpuThermalThrottling"))
+# A quarter into the span: long enough before the live measurement for the lost GPU's series to go stale.
+FAULTS = (Fault(0, {"fault": "fall-off-bus", "gpu": 7}, 0.25, "GpuMissing"),
+          Fault(1, {"fault": "thermal-throttle", "gpu": 2}, 0.25, "GpuThermalThrottling"))
 
 
 def capture_node_exporter(cache: Path) -> str:
