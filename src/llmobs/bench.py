@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from llmobs.fleetbench import report
-from llmobs.fleetbench.run import Options, build
+from llmobs.fleetbench.run import Options, build, run_dir
 from llmobs.fleetbench.synth import fleet_settings
 from llmobs.generate import ARTIFACTS
 from llmobs.settings import load_settings
@@ -60,6 +60,8 @@ def bench_fleet(
     hours: Annotated[float, typer.Option(min=0.25, help="Hours of data (dashboards open on 3 h).")] = 3.0,
     engines_per_host: Annotated[int, typer.Option(min=1, max=8, help="vLLM servers per host.")] = 2,
     repeat: Annotated[int, typer.Option(min=5, help="Runs of each query; p50 and p95 are printed.")] = 5,
+    workdir: Annotated[Path, typer.Option(help="Where each run's TSDB and result.json go (relative: to the "
+                                          "checkout).")] = Path(".cache/bench-fleet"),
     plot: Annotated[Path | None, typer.Option(help="Draw the growth curve of every run's result here (PNG).")] = None,
 ) -> None:
     """Build a real TSDB for a synthetic fleet (llmobs.sim's series, promtool's backfill, recording rules
@@ -68,12 +70,12 @@ def bench_fleet(
     wide = Console(width=160)
     lines, results = [], []
     for n in hosts:
-        options = Options(n, hours, engines_per_host, repeat)
+        options = Options(n, hours, engines_per_host, repeat, workdir=workdir)
         result = build(options, console.print)
         data = json.loads(json.dumps(asdict(result)))
         report.print_tables(data, wide)
         lines.append(report.summary_line(data))
-        results.append(Workspace.find().root / options.workdir / f"n{n}-h{hours:g}" / "result.json")
+        results.append(run_dir(options) / "result.json")
     for line in lines:
         print(line)
     if plot:

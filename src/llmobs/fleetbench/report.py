@@ -75,7 +75,7 @@ def print_tables(result: dict[str, Any], console: Console) -> None:
                   f"{result['active_series']}); "
                   f"RSS {result['rss_bytes'] / 2**30:.2f} GiB; disk {result['disk_per_host_day'] / 2**20:.1f} MiB "
                   f"per host per day; placed faults: " +
-                  ", ".join(f"{k} {'fired' if v else 'DID NOT FIRE'}" for k, v in result["alerts"].items()))
+                  ", ".join(f"{fault} {state}" for fault, state in result["alerts"].items()))
 
 
 def plot_growth(results: list[Path], png: Path) -> None:

@@ -54,7 +54,11 @@ class Result:
     active_series: int = 0   # series with a sample in the last 5 minutes, as a scraping Prometheus would hold
     rss_bytes: int = 0
     disk_per_host_day: float = 0.0
-    alerts: dict[str, bool] = field(default_factory=dict)
+    alerts: dict[str, str] = field(default_factory=dict)  # placed fault -> its alert's state (firing, pending)
+
+
+def run_dir(options: Options) -> Path:
+    return Workspace.find().root / options.workdir / f"n{options.hosts}-h{options.hours:g}"
 
 
 def _tools(workspace: Workspace) -> tuple[Path, Path]:
@@ -70,7 +74,7 @@ def build(options: Options, log: Callable[[str], None]) -> Result:
     workspace = Workspace.find()
     prometheus_bin, promtool = _tools(workspace)
     settings = load_settings(synth.fleet_settings(options.hosts, engines_per_host=options.engines_per_host))
-    work = workspace.root / options.workdir / f"n{options.hosts}-h{options.hours:g}"
+    work = run_dir(options)
     shutil.rmtree(work, ignore_errors=True)
     data, rules_dir = work / "data", work / "rules"
     data.mkdir(parents=True)
@@ -139,9 +143,9 @@ def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], sta
             worst[labels["rule_group"]] = (worst[labels["rule_group"]][0], value)
     result.groups = [{"group": g.rpartition(";")[2], "seconds": d, "interval": i} for g, (d, i) in worst.items()]
     alerts = live.api("api/v1/alerts")["alerts"]
-    firing = {(a["labels"]["alertname"], a["labels"].get("host")) for a in alerts if a["state"] == "firing"}
-    result.alerts = {f"{f.alert} on {synth.host_name(f.host)}": (f.alert, synth.host_name(f.host)) in firing
-                     for f in synth.FAULTS}
+    states = {(a["labels"]["alertname"], a["labels"].get("host")): a["state"] for a in alerts}
+    result.alerts = {f"{f.alert} on {synth.host_name(f.host)}": states.get((f.alert, synth.host_name(f.host)),
+                                                                           "inactive") for f in synth.FAULTS}
     now = time.time()
     for query in queries.panel_queries(dashboards, synth.host_name(2), ("24h",)):
         timing = queries.timed(live, query.expr, query.instant, query.range_s, start, now, options.repeat)
