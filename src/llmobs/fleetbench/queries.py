@@ -103,9 +103,12 @@ QUESTIONS: tuple[tuple[str, str, str], ...] = (
      'sum by (model_name) (rate(vllm:prompt_tokens_total[{ri}]))', "model:vllm_prompt_tokens:rate5m"),
     ("requests/s by model", 'sum by (model_name) (rate(vllm:request_success_total[{ri}]))',
      "model:vllm_requests:rate5m"),
-    ("fleet GPU utilization", "avg(DCGM_FI_DEV_GPU_UTIL)", "fleet:dcgm_gpu_utilization:avg"),
-    ("fleet GPU power", "sum(DCGM_FI_DEV_POWER_USAGE)", "fleet:dcgm_power_usage_watts:sum"),
-    ("hottest GPU", "max(DCGM_FI_DEV_GPU_TEMP)", "fleet:dcgm_gpu_temp:max"),
+    ("KV cache usage by model", "max by (model_name) (vllm:kv_cache_usage_perc)", "model:vllm_kv_cache_usage:max"),
+    ("fleet GPU utilization", 'avg(DCGM_FI_DEV_GPU_UTIL{{instance=~".*", gpu=~".*"}})',
+     "fleet:dcgm_gpu_utilization:avg"),
+    ("fleet GPU power", 'sum(DCGM_FI_DEV_POWER_USAGE{{instance=~".*", gpu=~".*"}})',
+     "fleet:dcgm_power_usage_watts:sum"),
+    ("hottest GPU", 'max(DCGM_FI_DEV_GPU_TEMP{{instance=~".*", gpu=~".*"}})', "fleet:dcgm_gpu_temp:max"),
 )
 
 
