@@ -62,6 +62,8 @@ def bench_fleet(
     repeat: Annotated[int, typer.Option(min=5, help="Runs of each query; p50 and p95 are printed.")] = 5,
     workdir: Annotated[Path, typer.Option(help="Where each run's TSDB and result.json go (relative: to the "
                                           "checkout).")] = Path(".cache/bench-fleet"),
+    reuse: Annotated[bool, typer.Option(help="Measure again the TSDB the last run of this N and H built (while "
+                                       "its data is fresh: up to 30 min after that run started).")] = False,
     plot: Annotated[Path | None, typer.Option(help="Draw the growth curve of every run's result here (PNG).")] = None,
 ) -> None:
     """Build a real TSDB for a synthetic fleet (llmobs.sim's series, promtool's backfill, recording rules
@@ -70,7 +72,7 @@ def bench_fleet(
     wide = Console(width=160)
     lines, results = [], []
     for n in hosts:
-        options = Options(n, hours, engines_per_host, repeat, workdir=workdir)
+        options = Options(n, hours, engines_per_host, repeat, workdir=workdir, reuse=reuse)
         result = build(options, console.print)
         data = json.loads(json.dumps(asdict(result)))
         report.print_tables(data, wide)

@@ -36,6 +36,7 @@ class Options:
     repeat: int = 5
     hosts_per_chunk: int = 5
     live_intervals: int = 6
+    reuse: bool = False   # measure the TSDB a previous run of the same N and H built (its data must still be fresh)
     workdir: Path = Path(".cache/bench-fleet")
 
 
@@ -75,11 +76,13 @@ def build(options: Options, log: Callable[[str], None]) -> Result:
     prometheus_bin, promtool = _tools(workspace)
     settings = load_settings(synth.fleet_settings(options.hosts, engines_per_host=options.engines_per_host))
     work = run_dir(options)
-    shutil.rmtree(work, ignore_errors=True)
     data, rules_dir = work / "data", work / "rules"
-    data.mkdir(parents=True)
-    rules_dir.mkdir()
+    previous = work / "result.json"
+    reusing = options.reuse and previous.exists()
+    if not reusing:
+        shutil.rmtree(work, ignore_errors=True)
     rules = []
+    rules_dir.mkdir(parents=True, exist_ok=True)
     for path, text in rule_file_artifacts(settings).items():
         rules.append(rules_dir / Path(path).name)
         rules[-1].write_text(text, encoding="utf-8")
@@ -88,23 +91,36 @@ def build(options: Options, log: Callable[[str], None]) -> Result:
     start = end - options.hours * 3600
     result = Result(options.hosts, sum(len(e.gpus) for e in settings.vllm_endpoints), len(settings.vllm_endpoints),
                     options.hours)
-    _load_data(options, settings, workspace, promtool, data, start, end, every, result, log)
-    began = time.perf_counter()
-    passes = rules_by_depth(rules, work)
-    for done, passing in enumerate(passes):
-        with Prometheus(prometheus_bin, work, data, every.evaluation, None) as source:
-            backfill_rules(source, promtool, [passing], start, time.time(), work / f"rules-{done}", every.evaluation)
-        move_blocks(work / f"rules-{done}", data)
-    result.build["rules_backfill_s"] = time.perf_counter() - began
-    log(f"recording rules backfilled ({len(passes)} passes, by dependency depth) in "
-        f"{result.build['rules_backfill_s']:.0f} s")
+    if reusing:
+        result.build = json.loads(previous.read_text(encoding="utf-8"))["build"]
+        start = min(json.loads(meta.read_text())["minTime"] for meta in data.glob("*/meta.json")) / 1000
+        log(f"reusing the TSDB of {work} (built {result.build['total_s']:.0f} s)")
+    else:
+        data.mkdir(parents=True)
+        _load_data(options, settings, workspace, promtool, data, start, end, every, result, log)
+        _backfill_rules(prometheus_bin, promtool, rules, work, start, every, result, log)
     dashboards = {Path(p).stem: json.loads(t) for p, t in dashboard_artifacts(settings).items()
                   if p.startswith("grafana/dashboards/")}
     with Prometheus(prometheus_bin, work, data, every.evaluation, rules) as live:
+        result.build["compaction_wait_s"] = live.wait_compacted()
+        log(f"overlapping blocks compacted in {result.build['compaction_wait_s']:.0f} s")
         _measure(live, options, dashboards, start, every, result, log)
     result.disk_per_host_day = disk_bytes(data) / options.hosts / (options.hours / 24)
     (work / "result.json").write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
     return result
+
+
+def _backfill_rules(prometheus_bin: Path, promtool: Path, rules: list[Path], work: Path, start: float,
+                    every: synth.Intervals, result: Result, log: Callable[[str], None]) -> None:
+    began = time.perf_counter()
+    passes = rules_by_depth(rules, work)
+    for done, passing in enumerate(passes):
+        with Prometheus(prometheus_bin, work, work / "data", every.evaluation, None) as source:
+            backfill_rules(source, promtool, [passing], start, time.time(), work / f"rules-{done}", every.evaluation)
+        move_blocks(work / f"rules-{done}", work / "data")
+    result.build["rules_backfill_s"] = time.perf_counter() - began
+    log(f"recording rules backfilled ({len(passes)} passes, by dependency depth) in "
+        f"{result.build['rules_backfill_s']:.0f} s")
 
 
 def rules_by_depth(rules: list[Path], out: Path) -> list[Path]:

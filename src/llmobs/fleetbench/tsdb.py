@@ -116,12 +116,30 @@ class Prometheus:
         page = http.request(f"{self.url}/metrics", timeout=60).text
         found = []
         for line in page.splitlines():
-            if line.startswith(name + "{"):
+            if line.startswith(name + " "):
+                found.append(({}, float(line.rpartition(" ")[2])))
+            elif line.startswith(name + "{"):
                 head, _, value = line.rpartition(" ")
                 pairs = head[len(name) + 1:-1]
                 labels = dict(part.split("=", 1) for part in pairs.split('",') if part)
                 found.append(({k: v.strip('"') for k, v in labels.items()}, float(value)))
         return found
+
+
+    def wait_compacted(self, settle_s: float = 30, timeout_s: float = 3600) -> float:
+        """Wait until the TSDB has merged the backfill's overlapping blocks (promtool writes hundreds of small
+        ones; a Prometheus 3 compacts them after its start): the blocks loaded stay the same for `settle_s`.
+        Queries over the unmerged blocks cost many times more. The seconds waited."""
+        began = time.monotonic()
+        last, since = None, began
+        while time.monotonic() - began < timeout_s:
+            loaded = self.metric("prometheus_tsdb_blocks_loaded")[0][1]
+            if loaded != last:
+                last, since = loaded, time.monotonic()
+            elif time.monotonic() - since >= settle_s:
+                break
+            time.sleep(5)
+        return time.monotonic() - began
 
 
 def backfill_rules(prometheus: Prometheus, promtool: Path, rules: list[Path], start: float, end: float,
