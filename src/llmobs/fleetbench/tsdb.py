@@ -7,6 +7,8 @@ is generated, and deleted once loaded.
 
 from __future__ import annotations
 
+import itertools
+import json
 import shutil
 import signal
 import socket
@@ -126,20 +128,26 @@ class Prometheus:
         return found
 
 
-    def wait_compacted(self, settle_s: float = 30, timeout_s: float = 3600) -> float:
+    def wait_compacted(self, timeout_s: float = 3600) -> float:
         """Wait until the TSDB has merged the backfill's overlapping blocks (promtool writes hundreds of small
-        ones; a Prometheus 3 compacts them after its start): the blocks loaded stay the same for `settle_s`.
-        Queries over the unmerged blocks cost many times more. The seconds waited."""
+        ones; Prometheus 3 merges them in its compaction cycle, a minute or two after its start): until no two
+        blocks overlap in time. Queries over the unmerged blocks cost many times more. The seconds waited."""
         began = time.monotonic()
-        last, since = None, began
-        while time.monotonic() - began < timeout_s:
-            loaded = self.metric("prometheus_tsdb_blocks_loaded")[0][1]
-            if loaded != last:
-                last, since = loaded, time.monotonic()
-            elif time.monotonic() - since >= settle_s:
-                break
+        while time.monotonic() - began < timeout_s and overlapping(self.data):
             time.sleep(5)
         return time.monotonic() - began
+
+
+def overlapping(data: Path) -> bool:
+    spans = []
+    for meta in data.glob("*/meta.json"):
+        try:
+            block = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # being written or deleted by the compactor
+            return True
+        spans.append((block["minTime"], block["maxTime"]))
+    spans.sort()
+    return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
 
 
 def backfill_rules(prometheus: Prometheus, promtool: Path, rules: list[Path], start: float, end: float,
