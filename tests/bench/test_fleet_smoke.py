@@ -35,7 +35,7 @@ def test_smallest_fleet_prints_every_figure(tmp_path: Path, figure) -> None:
     run = subprocess.run([sys.executable, "-m", "llmobs", "bench", "fleet", "--hosts", "2", "--hours", "0.25",
                           "--workdir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]
-    summaries = [line for line in run.stdout.splitlines() if line.startswith("fleet N=")]
+    summaries = [line for line in run.stdout.splitlines() if re.match(r"fleet N=\d+ gpus=", line)]
     assert len(summaries) == 1 and SUMMARY.match(summaries[0]), summaries
     figure(summaries[0])
     result = json.loads((tmp_path / "n2-h0.25" / "result.json").read_text())
