@@ -104,6 +104,18 @@ class Cost(Strict):
         None, gt=0, description="price of one GPU for one hour; the dashboards show cost per million tokens")
 
 
+class Kubernetes(Strict):
+    """The Kubernetes quick start (k8s/, llmobs.k8s): where its objects go and how the operator finds them."""
+
+    namespace: LabelValue = Field(description="namespace of every generated object (the Prometheus Operator's)")
+    monitor_labels: dict[LabelName, LabelValue] = Field(
+        default_factory=dict, description="labels the Prometheus' serviceMonitor/podMonitor/rule selectors match")
+    gpu_node_selector: dict[str, LabelValue] = Field(description="nodes that run dcgm-exporter")
+    vllm_pod_labels: dict[str, LabelValue] = Field(min_length=1, description="labels of the vLLM pods")
+    vllm_port: LabelName = Field(description="name of the vLLM pods' metrics port")
+    alertmanager_name: LabelValue = Field(description="the Alertmanager resource; its Secret is alertmanager-<name>")
+
+
 class AlertOverride(StrictAliased):
     for_: Duration | None = Field(None, alias="for", description="replaces the alert's `for`")
     enabled: bool = True
@@ -270,6 +282,7 @@ class Settings(Strict):
     alertmanager: AlertmanagerSettings
     vllm_endpoints: tuple[VllmEndpoint, ...] = ()
     cost: Cost
+    kubernetes: Kubernetes
 
     @field_validator("vllm_endpoints", mode="before")
     @classmethod
