@@ -108,7 +108,8 @@ class Kubernetes(Strict):
         default_factory=dict, description="labels the Prometheus' serviceMonitor/podMonitor/rule selectors match")
     gpu_node_selector: dict[str, LabelValue] = Field(description="nodes that run dcgm-exporter")
     vllm_pod_labels: dict[str, LabelValue] = Field(min_length=1, description="labels of the vLLM pods")
-    vllm_port: LabelName = Field(description="name of the vLLM pods' metrics port")
+    vllm_port: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$",
+                           description="name of the vLLM pods' metrics port (a Kubernetes port name)")
     alertmanager_name: LabelValue = Field(description="the Alertmanager resource; its Secret is alertmanager-<name>")
 
 
