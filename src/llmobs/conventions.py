@@ -14,6 +14,14 @@ from typing import Literal
 # Info series the rule generators record besides the catalog's recording rules.
 ENGINE_GPU_INFO = "llmobs:engine_gpu:info"  # {host, instance, model_name, gpu} 1 per GPU of each engine
 XID_CLASS_INFO = "llmobs:xid_class:info"  # {xid, xid_class, xid_name, xid_action} 1 per catalogued XID
+# Prices from the settings (cost), which the llmobs.cost recording rules read: per GPU model (label
+# modelName, as DCGM reports it), per host and GPU model, for every other GPU; electricity per kWh.
+GPU_HOUR_PRICE = "llmobs:gpu_hour_price:usd"  # {modelName}
+HOST_GPU_HOUR_PRICE = "llmobs:host_gpu_hour_price:usd"  # {host, modelName}
+DEFAULT_GPU_HOUR_PRICE = "llmobs:default_gpu_hour_price:usd"  # {}
+ELECTRICITY_PRICE = "llmobs:electricity_price:usd_per_kwh"  # {}
+HOST_ELECTRICITY_PRICE = "llmobs:host_electricity_price:usd_per_kwh"  # {host}
+PRICE_SERIES = (GPU_HOUR_PRICE, HOST_GPU_HOUR_PRICE, DEFAULT_GPU_HOUR_PRICE, ELECTRICITY_PRICE, HOST_ELECTRICITY_PRICE)
 
 # SLO series, Sloth's names: the error ratio per window, the meta series of each SLO.
 SLO_OBJECTIVE = "slo:objective:ratio"
@@ -54,10 +62,12 @@ def latency_quantile(histogram: str, level: LatencyLevel) -> str:
 RULES_DIR = "prometheus/rules"
 TESTS_DIR = "prometheus/tests"
 RECORDING_FILE, SLO_FILE, INVENTORY_FILE, ALERTS_FILE = "recording.yml", "slo.yml", "inventory.yml", "alerts.yml"
+PRICES_FILE = "prices.yml"
 
 LATENCY_GROUP = "llmobs.vllm.latency"
 XID_CLASSES_GROUP = "llmobs.xid-classes"
 INVENTORY_GROUP = "llmobs.inventory"
+PRICES_GROUP = "llmobs.prices"
 
 
 def alert_group(page: str) -> str:

@@ -20,6 +20,7 @@ from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, instance
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
+from llmobs.preflight import textfile
 from llmobs.settings import Endpoint, Settings, load_settings
 from llmobs.types import Strict
 
@@ -320,5 +321,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "dcgm_files": dcgm_files,
     "gpu_preflight_plan": preflight.plan,
     "gpu_preflight_report": preflight.judge,
+    "gpu_preflight_textfile": textfile.render,
     "docker_daemon_json": dockerhost.daemon_json,
 }

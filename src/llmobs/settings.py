@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from llmobs import catalog as catalog_mod
 from llmobs.conventions import PORTS, instance
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
+from llmobs.pricing import Cost
 from llmobs.types import Address, Duration, LabelName, LabelValue, Port, Strict, StrictAliased
 
 # A share strictly between 0 and 1.
@@ -109,9 +110,17 @@ class Slo(Strict):
         return self.defaults.model_copy(update=override.model_dump(exclude_none=True) if override else {})
 
 
-class Cost(Strict):
-    gpu_hour_usd: float | None = Field(
-        None, gt=0, description="price of one GPU for one hour; the dashboards show cost per million tokens")
+class Kubernetes(Strict):
+    """The Kubernetes quick start (k8s/, llmobs.k8s): where its objects go and how the operator finds them."""
+
+    namespace: LabelValue = Field(description="namespace of every generated object (the Prometheus Operator's)")
+    monitor_labels: dict[LabelName, LabelValue] = Field(
+        default_factory=dict, description="labels the Prometheus' serviceMonitor/podMonitor/rule selectors match")
+    gpu_node_selector: dict[str, LabelValue] = Field(description="nodes that run dcgm-exporter")
+    vllm_pod_labels: dict[str, LabelValue] = Field(min_length=1, description="labels of the vLLM pods")
+    vllm_port: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$",
+                           description="name of the vLLM pods' metrics port (a Kubernetes port name)")
+    alertmanager_name: LabelValue = Field(description="the Alertmanager resource; its Secret is alertmanager-<name>")
 
 
 class AlertOverride(StrictAliased):
@@ -280,6 +289,7 @@ class Settings(Strict):
     alertmanager: AlertmanagerSettings
     vllm_endpoints: tuple[VllmEndpoint, ...] = ()
     cost: Cost
+    kubernetes: Kubernetes
 
     @field_validator("vllm_endpoints", mode="before")
     @classmethod
@@ -407,6 +417,20 @@ def _check_endpoints(settings: Settings) -> list[ConfigError]:
     return errors
 
 
+def _check_costs(settings: Settings, catalog: catalog_mod.Catalog) -> list[ConfigError]:
+    """GPU models the catalog knows (the rules match DCGM's modelName), each host in one site at most."""
+    cost, known = settings.cost, sorted(catalog.gpu_models)
+    scopes = [("cost", cost), *((f"cost.sites.{name}", site) for name, site in cost.sites.items()),
+              *((f"cost.hosts.{name}", host) for name, host in cost.hosts.items())]
+    errors = [ConfigError(f"{scope}.gpus.{model}", "not a GPU model of the catalog",
+                          f"use one of {known} (or add the model to src/llmobs/catalog/gpus.yaml)")
+              for scope, entry in scopes for model in entry.gpus if model not in catalog.gpu_models]
+    errors += [ConfigError(f"cost.sites.{sites[1]}.hosts", f"{host} is also in site {sites[0]}",
+                           "list each host in one site (a host's own prices go under cost.hosts)")
+               for host, sites in cost.site_of().items() if len(sites) > 1]
+    return errors
+
+
 def load_settings(overrides: dict[str, Any] | None = None, source: str | None = None) -> Settings:
     """Merge `overrides` over the defaults and validate them against the catalog."""
     if overrides is not None and not isinstance(overrides, dict):
@@ -418,7 +442,8 @@ def load_settings(overrides: dict[str, Any] | None = None, source: str | None = 
     except ValidationError as error:
         raise from_validation_error(error, source) from None
     catalog = catalog_mod.load()
-    errors = _check_slo_buckets(settings, catalog) + _check_references(settings, catalog) + _check_endpoints(settings)
+    errors = (_check_slo_buckets(settings, catalog) + _check_references(settings, catalog)
+              + _check_endpoints(settings) + _check_costs(settings, catalog))
     if errors:
         for error in errors:
             error.source = source

@@ -71,7 +71,10 @@ def test_every_alert_has_one_runbook_page_and_component() -> None:
 
 def test_recorded_names_follow_the_conventions() -> None:
     catalog = catalog_mod.load()
-    settings = load_settings({"vllm_endpoints": {"n1": [{"model": "m", "gpus": [0]}]}})
+    # An endpoint and every kind of price, so that each generated info and price series is recorded.
+    prices = {"electricity_kwh_usd": 0.2, "gpus": {"T4": {"hour_usd": 0.3}}}
+    settings = load_settings({"vllm_endpoints": {"n1": [{"model": "m", "gpus": [0]}]},
+                              "cost": {"gpu_hour_usd": 1.0, **prices, "hosts": {"n1": prices}}})
     files = {name: yaml.safe_load(text) for name, text in render_rule_files(settings).items()}
     recorded = {rule["record"] for document in files.values() for group in document["groups"]
                 for rule in group["rules"] if "record" in rule}

@@ -134,7 +134,7 @@ def test_shared_variable_names(default_boards: dict[str, dict[str, Any]]) -> Non
     assert names["llmobs-vllm"] == ["datasource", "host", "model_name", "instance"]
     assert names["llmobs-gpu-node"] == ["datasource", "host", "gpu"]
     assert names["llmobs-slo"] == ["datasource", "model_name", "slo"]
-    assert names["llmobs-efficiency"] == ["datasource", "host", "gpu_hour_usd"]
+    assert names["llmobs-efficiency"] == ["datasource", "host"]
 
 
 def _links(value: Any) -> list[str]:
@@ -269,16 +269,21 @@ def test_per_model_slo_targets_are_described() -> None:
     assert "llama-70b 2.5 s" in panel(fleet, "P95 time to first token by model")["description"]
 
 
-def test_cost_panels_need_a_gpu_price() -> None:
+def test_cost_panels_need_a_gpu_price_and_read_the_cost_rules() -> None:
     without = boards(generate())["llmobs-efficiency"]
     assert not [p for p in panels(without) if "Cost" in p["title"]]
-    assert "Set cost.gpu_hour_usd" in without["description"]
-    priced = boards(generate({"cost": {"gpu_hour_usd": 3.2}}))["llmobs-efficiency"]
-    cost = panel(priced, "Cost per million tokens")
-    assert cost["fieldConfig"]["defaults"]["unit"] == units.Dollars
-    assert "$gpu_hour_usd" in cost["targets"][0]["expr"]
-    (price,) = [v for v in priced["templating"]["list"] if v["name"] == "gpu_hour_usd"]
-    assert price["type"] == "constant" and price["query"] == "3.2"
+    assert "Price the GPUs (setting cost)" in without["description"]
+    for cost in ({"gpu_hour_usd": 3.2}, {"gpus": {"L40S": {"purchase_usd": 9000, "amortisation_years": 3}}},
+                 {"hosts": {"gpu-a01": {"gpus": {"T4": {"hour_usd": 0.3}}}}}):
+        priced = boards(generate({"cost": cost}))["llmobs-efficiency"]
+        fleet_cost = panel(priced, "Cost per million tokens")
+        assert fleet_cost["fieldConfig"]["defaults"]["unit"] == units.Dollars
+        assert fleet_cost["targets"][0]["expr"] == "fleet:llmobs_cost:usd_per_million_tokens"
+        by_model = panel(priced, "Cost per million tokens by model")
+        assert by_model["targets"][0]["expr"] == "model:llmobs_cost:usd_per_million_tokens"
+        # No dashboard constant: the price lives in the rules (prometheus/rules/prices.yml), per GPU model.
+        assert [v["name"] for v in priced["templating"]["list"]] == ["datasource", "host"]
+        assert not any("$gpu_hour_usd" in q.expr for _p, q in dashboard_queries(priced))
 
 
 def test_the_host_label_is_a_setting() -> None:

@@ -406,7 +406,8 @@ class Catalog(Strict):
 
     def generated_names(self, slo_period: str) -> set[str]:
         """Series the rule generators record besides the catalog's rules: inventory, XID classes, SLOs."""
-        return {ENGINE_GPU_INFO, XID_CLASS_INFO, *conventions.slo_series(self.slos.sli_windows, slo_period)}
+        return {ENGINE_GPU_INFO, XID_CLASS_INFO, *conventions.PRICE_SERIES,
+                *conventions.slo_series(self.slos.sli_windows, slo_period)}
 
 
 def _read(name: str) -> Any:

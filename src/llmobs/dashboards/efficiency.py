@@ -1,6 +1,7 @@
-"""Efficiency and capacity: tokens per GPU and per joule, KV-cache and queue headroom, and, when a GPU
-hourly price is set (setting `cost.gpu_hour_usd`), the cost per million generated tokens. Each panel is a
-named function over the queries of `llmobs.dashboards.queries`; `build()` lays them out in rows."""
+"""Efficiency and capacity: tokens per GPU, per joule and per kWh, idle GPUs, KV-cache and queue headroom,
+and, when the settings price any GPU (setting `cost`), cost per hour and per million generated tokens from
+the llmobs.cost recording rules (each GPU model, site and host at its own price). Each panel is a named
+function over the queries of `llmobs.dashboards.queries`; `build()` lays them out in rows."""
 
 from __future__ import annotations
 
@@ -17,28 +18,25 @@ from llmobs.dashboards.panels import (
     Board,
     Steps,
     Target,
-    constant_variable,
     stat_panel,
     timeseries_panel,
 )
 from llmobs.dashboards.queries import efficiency, engine, fleet, gpu
-from llmobs.dashboards.queries.efficiency import PRICE_VARIABLE
 
 ENGINE = "{{model_name}} @ {{instance}}"
+MODEL = "{{model_name}}"
+TOKENS_PER_KWH = "count:tok/kWh"
+COST_NOTE = (" Each GPU at its price (setting cost: per GPU model, site and host, purchase prices amortised)"
+             " plus its energy at the electricity price.")
 DECLARED = f" It needs the engine's GPUs declared in the inventory (vllm_endpoints, which becomes {ENGINE_GPU_INFO})."
 
 
-def _price(ctx: Context) -> float | None:
-    return ctx.settings.cost.gpu_hour_usd
+def _priced(ctx: Context) -> bool:
+    return ctx.settings.cost.priced
 
 
-def variables(ctx: Context) -> list[dash.QueryVariable | dash.ConstantVariable]:
-    """The hosts, and the GPU price as a constant the cost queries read (when it is set)."""
-    found: list[dash.QueryVariable | dash.ConstantVariable] = [common.host_variable(ctx, gpu.HOST_GPUS)]
-    if (price := _price(ctx)) is not None:
-        found.append(constant_variable(PRICE_VARIABLE, f"{price:g}",
-                                       "Price of one GPU for one hour (setting cost.gpu_hour_usd)."))
-    return found
+def variables(ctx: Context) -> list[dash.QueryVariable]:
+    return [common.host_variable(ctx, gpu.HOST_GPUS)]
 
 
 def _per_host(ctx: Context, series: str) -> list[Target]:
@@ -73,23 +71,37 @@ def running_per_gpu(ctx: Context) -> stat.Panel:
         " GPU carries.", units.Short, [Target(efficiency.running_per_gpu())], decimals=1, width=6)
 
 
-def cost_per_million_tokens(ctx: Context, price: float) -> stat.Panel:
+def cost_per_million_tokens(ctx: Context) -> stat.Panel:
     return stat_panel(
-        "Cost per million tokens", f"GPU cost of a million generated tokens at {price:g} per GPU hour (setting"
-        " cost.gpu_hour_usd), counting every reporting GPU, busy or not. Lower is better.", units.Dollars,
-        [Target(efficiency.cost_per_million_tokens())], decimals=2, width=12)
+        "Cost per million tokens", "GPU cost of a million generated tokens across the fleet, counting every"
+        f" reporting GPU, busy or not ({efficiency.FLEET_COST_PER_MILLION_TOKENS}). Lower is better." + COST_NOTE,
+        units.Dollars, [Target(efficiency.FLEET_COST_PER_MILLION_TOKENS)], decimals=2, width=6)
 
 
-def spend_per_hour(ctx: Context, price: float) -> stat.Panel:
-    return stat_panel("GPU spend per hour", f"Hourly cost of the reporting GPUs at {price:g} per GPU hour.",
-                      units.Dollars, [Target(efficiency.spend_per_hour())], decimals=2, width=12)
+def spend_per_hour(ctx: Context) -> stat.Panel:
+    return stat_panel("GPU spend per hour", f"Hourly cost of the reporting GPUs ({efficiency.FLEET_COST_PER_HOUR})."
+                      + COST_NOTE, units.Dollars, [Target(efficiency.FLEET_COST_PER_HOUR)], decimals=2, width=6)
+
+
+def idle_gpu_cost(ctx: Context) -> stat.Panel:
+    return stat_panel(
+        "Idle GPU spend per hour", "Hourly cost of the GPUs allocated to an engine that generated nothing in the last"
+        " 5 minutes." + DECLARED, units.Dollars, [Target(efficiency.FLEET_IDLE_GPU_COST)], decimals=2, width=6)
+
+
+def idle_gpus(ctx: Context) -> stat.Panel:
+    return stat_panel(
+        "Idle allocated GPUs", "GPUs allocated to an engine that generated nothing in the last 5 minutes, now and"
+        " in GPU-hours over the last day." + DECLARED, units.Short,
+        [Target(efficiency.FLEET_IDLE_GPUS, "now"), Target(efficiency.FLEET_IDLE_GPU_HOURS, "GPU-hours, 1d")],
+        decimals=1, width=6)
 
 
 def fleet_panels(ctx: Context) -> list[stat.Panel]:
     found = [tokens_per_gpu(ctx), tokens_per_joule(ctx), energy_per_million_tokens(ctx), running_per_gpu(ctx)]
-    if (price := _price(ctx)) is not None:
-        found += [cost_per_million_tokens(ctx, price), spend_per_hour(ctx, price)]
-    return found
+    if _priced(ctx):
+        found += [cost_per_million_tokens(ctx), spend_per_hour(ctx), idle_gpu_cost(ctx)]
+    return [*found, idle_gpus(ctx)]
 
 
 # ------------------------------------------------------------------ per host
@@ -119,20 +131,53 @@ def power_by_host(ctx: Context) -> timeseries.Panel:
         _per_host(ctx, gpu.HOST_ENERGY_RATE), links=[common.gpu_link(ctx)])
 
 
-def cost_by_host(ctx: Context, price: float) -> timeseries.Panel:
+def cost_by_host(ctx: Context) -> timeseries.Panel:
     return timeseries_panel(
-        "Cost per million tokens by host", f"GPU cost of a million generated tokens on each host at {price:g} per"
-        " GPU hour (setting cost.gpu_hour_usd).", units.Dollars,
-        [Target(efficiency.cost_per_million_tokens_by_host(ctx.hosts, ctx.host), ctx.host_legend)],
+        "Cost per million tokens by host", "GPU cost of a million generated tokens on each host, counting all its"
+        " GPUs." + COST_NOTE, units.Dollars,
+        [Target(ctx.hosts.sel(efficiency.HOST_COST_PER_MILLION_TOKENS), ctx.host_legend)],
         links=[common.gpu_link(ctx)], width=24)
 
 
 def host_panels(ctx: Context) -> list[timeseries.Panel]:
     found = [tokens_per_gpu_by_host(ctx), tokens_per_joule_by_host(ctx), utilisation_by_host(ctx),
              power_by_host(ctx)]
-    if (price := _price(ctx)) is not None:
-        found.append(cost_by_host(ctx, price))
+    if _priced(ctx):
+        found.append(cost_by_host(ctx))
     return found
+
+
+# ------------------------------------------------------------------ per model
+def cost_per_million_tokens_by_model(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "Cost per million tokens by model", "GPU cost of a million generated tokens of each model, from the GPUs"
+        f" its engines run on ({efficiency.MODEL_COST_PER_MILLION_TOKENS})." + COST_NOTE + DECLARED, units.Dollars,
+        [Target(efficiency.MODEL_COST_PER_MILLION_TOKENS, MODEL)], links=[common.model_link()])
+
+
+def cost_per_hour_by_model(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "Cost per hour by model", "Hourly cost of the GPUs each model's engines run on." + COST_NOTE + DECLARED,
+        units.Dollars, [Target(efficiency.MODEL_COST_PER_HOUR, MODEL)], links=[common.model_link()])
+
+
+def tokens_per_kwh_by_model(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "Tokens per kWh by model", "Generated tokens per kWh of the energy of each model's GPUs. Higher is better."
+        + DECLARED, TOKENS_PER_KWH, [Target(efficiency.MODEL_TOKENS_PER_KWH, MODEL),
+                                     Target(efficiency.FLEET_TOKENS_PER_KWH, "fleet")], links=[common.model_link()])
+
+
+def idle_gpu_hours_by_model(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "Idle GPU-hours by model (1d)", "GPU-hours of the last day each model's GPUs were allocated to an engine that"
+        " generated nothing." + DECLARED, units.Short, [Target(efficiency.MODEL_IDLE_GPU_HOURS, MODEL)],
+        min_value=0, links=[common.model_link()])
+
+
+def model_panels(ctx: Context) -> list[timeseries.Panel]:
+    found = [cost_per_million_tokens_by_model(ctx), cost_per_hour_by_model(ctx)] if _priced(ctx) else []
+    return [*found, tokens_per_kwh_by_model(ctx), idle_gpu_hours_by_model(ctx)]
 
 
 # ------------------------------------------------------------------ per engine
@@ -180,15 +225,17 @@ def load_by_model(ctx: Context) -> timeseries.Panel:
 
 # ------------------------------------------------------------------ layout
 def build(ctx: Context) -> Board:
-    priced = _price(ctx) is not None
+    priced = _priced(ctx)
     return (
         Board(common.EFFICIENCY_UID, "Efficiency and capacity",
               "How much useful work the GPUs do: generated tokens per second per GPU and per joule, energy and"
               + (" cost" if priced else "") + " per million tokens, and the headroom left in KV cache, queues and"
-              " GPU time." + ("" if priced else " Set cost.gpu_hour_usd to add the cost per million tokens."),
+              " GPU time." + ("" if priced else " Price the GPUs (setting cost) to add the cost per hour and per"
+                              " million tokens."),
               variables(ctx))
         .row("Fleet").add(*fleet_panels(ctx))
         .row("Per host").add(*host_panels(ctx))
+        .row("Per model").add(*model_panels(ctx))
         .row("Per engine").add(tokens_per_gpu_by_engine(ctx), tokens_per_joule_by_engine(ctx))
         .row("Capacity").add(kv_cache_headroom(ctx), queue_by_engine(ctx), load_by_model(ctx))
     )

@@ -332,7 +332,3 @@ def query_variable(name: str, label: str, query: str, description: str, *, inclu
     if hide:
         variable = variable.hide(model.VariableHide.HIDE_VARIABLE)
     return variable
-
-
-def constant_variable(name: str, value: str, description: str) -> dash.ConstantVariable:
-    return dash.ConstantVariable(name).value(value).description(description)

@@ -49,6 +49,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
                                                                   "grafana/provisioning/*/*.yaml")),
     Artifact("prometheus config (lab)", "llmobs.lab.prometheus:render_lab_prometheus",
              ("prometheus/prometheus.yml", "prometheus/targets/*.yml"), reads_workspace=True),
+    Artifact("kubernetes quick start", "llmobs.k8s:artifacts", ("k8s/*.yaml", "k8s/*/*/*.yaml"),
+             reads_workspace=True),
 )
 
 

@@ -440,7 +440,19 @@ def judge(probe: dict[str, Any] | Probe, plan_or_settings: dict[str, Any], host:
         "warned": [result.name for result in results if result.verdict == "WARN"],
         "gpu_count": len(parsed.rows),
         "nvswitch_count": len(parsed.nvswitches or []),
+        "facts": _facts(parsed),
         "lines": _table(f"GPU preflight of {host or 'this host'}: {gpus}; driver {driver}", results),
+    }
+
+
+def _facts(host: _Host) -> dict[str, Any]:
+    """What the host-health metrics (llmobs.preflight.textfile) count, beside the verdicts."""
+    gpus = host.log.gpus if host.log else []
+    return {
+        "driver_version": host.rows[0].driver_version if host.rows else "",
+        "persistence_mode_off_gpus": sum(row.persistence_mode != "Enabled" for row in host.rows),
+        "row_remap_pending_gpus": sum(bool(gpu.remap_pending or gpu.reset_required) for gpu in gpus),
+        "fabric_manager_running": bool(host.probe.fabricmanager_pids),
     }
 
 

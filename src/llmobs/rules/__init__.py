@@ -4,8 +4,8 @@ Public API (the Ansible filter plugins and `llmobs generate` call these with val
 raises ConfigError before producing anything):
 
 - `rule_files(settings) -> {file name: RuleFile}`: recording.yml (catalog recording rules, XID classes),
-  slo.yml (per-model SLO rules), inventory.yml (llmobs:engine_gpu:info from `vllm_endpoints`) and
-  alerts.yml, every expression checked to read only series that exist.
+  slo.yml (per-model SLO rules), inventory.yml (llmobs:engine_gpu:info from `vllm_endpoints`), prices.yml
+  (the `cost` settings as series) and alerts.yml, every expression checked to read only series that exist.
 - `render_rule_files(settings) -> {file name: YAML}` for `prometheus/rules/`.
 - `panel_thresholds(settings) -> {series: [threshold, ...]}`: the alert thresholds the dashboards draw.
 - `alert_list(settings) -> [AlertInfo]`: every alerting rule with its severity, component and team.
@@ -22,7 +22,7 @@ from llmobs import catalog as catalog_mod
 from llmobs import conventions, promql
 from llmobs.catalog import Catalog
 from llmobs.conventions import RULES_DIR
-from llmobs.rules import alerts, inventory, recording, slo
+from llmobs.rules import alerts, inventory, prices, recording, slo
 from llmobs.rules.models import AlertingRule, RuleFile
 from llmobs.settings import Settings
 from llmobs.yamlfmt import generated_header
@@ -39,6 +39,7 @@ def rule_files(settings: Settings, catalog: Catalog | None = None) -> dict[str, 
                                                      inventory.xid_class_group(catalog))),
         conventions.SLO_FILE: RuleFile(groups=tuple(slo.recording_groups(settings, catalog.slos))),
         conventions.INVENTORY_FILE: RuleFile(groups=(inventory.engine_gpu_group(settings.vllm_endpoints, host),)),
+        conventions.PRICES_FILE: RuleFile(groups=(prices.prices_group(settings, catalog),)),
     }
     known = catalog.exposed_series_names() | catalog.generated_names(settings.slo.period) | {
         rule.record for file in files.values() for rule in file.recording_rules()}

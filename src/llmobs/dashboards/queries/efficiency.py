@@ -14,9 +14,19 @@ HOST_TOKENS_PER_JOULE = "host:vllm_generation_tokens_per_joule:ratio_rate5m"
 ENGINE_TOKENS_PER_GPU = "instance_model:vllm_generation_tokens_per_gpu:rate5m"
 ENGINE_TOKENS_PER_JOULE = "instance_model:vllm_generation_tokens_per_joule:ratio_rate5m"
 
-# The constant variable holding setting cost.gpu_hour_usd.
-PRICE_VARIABLE = "gpu_hour_usd"
-_PRICE_PER_MILLION_GPU_SECONDS = f"${PRICE_VARIABLE} * 1e6 / 3600"
+# Cost and idle GPUs (recording_rules.yaml, group llmobs.cost), from the settings' prices.
+FLEET_COST_PER_HOUR = "fleet:llmobs_cost:usd_per_hour"
+FLEET_COST_PER_MILLION_TOKENS = "fleet:llmobs_cost:usd_per_million_tokens"
+HOST_COST_PER_HOUR = "host:llmobs_cost:usd_per_hour"
+HOST_COST_PER_MILLION_TOKENS = "host:llmobs_cost:usd_per_million_tokens"
+MODEL_COST_PER_HOUR = "model:llmobs_cost:usd_per_hour"
+MODEL_COST_PER_MILLION_TOKENS = "model:llmobs_cost:usd_per_million_tokens"
+FLEET_TOKENS_PER_KWH = "fleet:vllm_generation_tokens_per_kwh:ratio_rate5m"
+MODEL_TOKENS_PER_KWH = "model:vllm_generation_tokens_per_kwh:ratio_rate5m"
+FLEET_IDLE_GPUS = "fleet:llmobs_idle_gpus:count"
+FLEET_IDLE_GPU_HOURS = "fleet:llmobs_idle_gpu_hours:sum1d"
+FLEET_IDLE_GPU_COST = "fleet:llmobs_idle_gpu_cost:usd_per_hour"
+MODEL_IDLE_GPU_HOURS = "model:llmobs_idle_gpu_hours:sum1d"
 
 
 def energy_per_million_tokens() -> str:
@@ -26,20 +36,6 @@ def energy_per_million_tokens() -> str:
 
 def running_per_gpu() -> str:
     return f"{fleet.FLEET_RUNNING} / {gpu.FLEET_GPUS}"
-
-
-def cost_per_million_tokens() -> str:
-    """Cost of the reporting GPUs' time per million generated tokens, busy or not."""
-    return Promql.ratio(f"{_PRICE_PER_MILLION_GPU_SECONDS} * {gpu.FLEET_GPUS}", fleet.FLEET_GENERATION_TOKENS)
-
-
-def spend_per_hour() -> str:
-    return f"${PRICE_VARIABLE} * {gpu.FLEET_GPUS}"
-
-
-def cost_per_million_tokens_by_host(scope: Promql, host: str) -> str:
-    return (f"{_PRICE_PER_MILLION_GPU_SECONDS} * {scope.sel(gpu.HOST_GPUS)}"
-            f" / on ({host}) ({scope.sel(HOST_GENERATION_TOKENS)} > 0)")
 
 
 def headroom(scope: Promql, usage: str) -> str:

@@ -7,8 +7,9 @@ targets, so a site can run the tests against its own rules. The expected labels 
 written out by hand, independently of the rule templates, so a wrong template fails a test.
 
 Files, one per area (`scenarios/<area>.py`, one function per scenario): quiet (healthy-busy and idle hosts
-raise nothing but the Watchdog), gpu, engine, slo, host (host and pipeline alerts), recording (values of
-the recording rules the dashboards and alerts read).
+raise nothing but the Watchdog), gpu, engine, slo, host (host and pipeline alerts), preflight (a host's
+NVIDIA stack regressing, from the preflight's textfile metrics), recording (values of the recording rules
+the dashboards and alerts read).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from llmobs.catalog import Catalog
 from llmobs.conventions import ALERTS_FILE, RECORDING_FILE, SLO_FILE, TESTS_DIR
 from llmobs.rules.testing.fleet import Fleet
 from llmobs.rules.testing.promtool import Scenario
-from llmobs.rules.testing.scenarios import engine, gpu, host, quiet, recording, slo
+from llmobs.rules.testing.scenarios import engine, gpu, host, preflight, quiet, recording, slo
 from llmobs.settings import Settings
 from llmobs.yamlfmt import dump, generated_header
 
@@ -49,6 +50,7 @@ FILES = {
     "engine.test.yml": PromtoolFile(engine.scenarios, 10, NO_SLO_RULES),
     "slo.test.yml": PromtoolFile(slo.scenarios, 60, RULE_FILES),
     "host.test.yml": PromtoolFile(host.scenarios, 10, NO_SLO_RULES),
+    "preflight.test.yml": PromtoolFile(preflight.scenarios, 10, NO_SLO_RULES),
     "recording.test.yml": PromtoolFile(recording.scenarios, 10, NO_SLO_RULES),
 }
 

@@ -1,0 +1,53 @@
+"""The GPU preflight's verdicts as metrics, for node_exporter's textfile collector.
+
+`render(report)` turns one host's report (llmobs.preflight.judge) into Prometheus' text format; the
+gpu_preflight role writes it into the textfile directory (`<dir>/llmobs_gpu_preflight.prom`, atomically)
+on every run, and node_exporter serves it under the host's `host` label. The alerts of the page
+`gpu-host-stack` (catalog/alerts.yaml) read these series: a host whose NVIDIA stack regresses since it
+was set up (persistence mode off, fabric manager down on an NVSwitch system, a driver version other than
+the fleet's, pending row remaps). The names are catalogued in catalog/metrics.yaml (layer platform).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+FILE_NAME = "llmobs_gpu_preflight.prom"
+CHECK = "llmobs_gpu_preflight_check"
+GPUS = "llmobs_gpu_preflight_gpus"
+NVSWITCHES = "llmobs_gpu_preflight_nvswitches"
+FABRIC_MANAGER_RUNNING = "llmobs_gpu_preflight_fabric_manager_running"
+PERSISTENCE_MODE_OFF_GPUS = "llmobs_gpu_preflight_persistence_mode_off_gpus"
+ROW_REMAP_PENDING_GPUS = "llmobs_gpu_preflight_row_remap_pending_gpus"
+DRIVER_INFO = "llmobs_gpu_preflight_driver_info"
+LAST_RUN = "llmobs_gpu_preflight_last_run_timestamp_seconds"
+NAMES = (CHECK, GPUS, NVSWITCHES, FABRIC_MANAGER_RUNNING, PERSISTENCE_MODE_OFF_GPUS, ROW_REMAP_PENDING_GPUS,
+         DRIVER_INFO, LAST_RUN)
+
+
+def render(report: dict[str, Any], timestamp: float | None = None) -> str:
+    """The textfile of one host's preflight report, run at `timestamp` (Unix seconds; default now)."""
+    registry = CollectorRegistry()
+    facts = report["facts"]
+
+    def gauge(name: str, help_text: str, value: float, **labels: str) -> None:
+        metric = Gauge(name, help_text, list(labels), registry=registry)
+        (metric.labels(**labels) if labels else metric).set(value)
+
+    check = Gauge(CHECK, "Verdict of each GPU preflight check: 1 for the current verdict (PASS, WARN, FAIL, SKIP).",
+                  ["check", "verdict"], registry=registry)
+    for result in report["checks"]:
+        check.labels(result["name"], result["verdict"]).set(1)
+    gauge(GPUS, "GPUs nvidia-smi lists.", report["gpu_count"])
+    gauge(NVSWITCHES, "NVSwitches on the PCI bus.", report["nvswitch_count"])
+    gauge(FABRIC_MANAGER_RUNNING, "Whether nv-fabricmanager runs (1) or not (0).", facts["fabric_manager_running"])
+    gauge(PERSISTENCE_MODE_OFF_GPUS, "GPUs with persistence mode off.", facts["persistence_mode_off_gpus"])
+    gauge(ROW_REMAP_PENDING_GPUS, "GPUs with a row remap pending (or a reset required).",
+          facts["row_remap_pending_gpus"])
+    if facts["driver_version"]:
+        gauge(DRIVER_INFO, "The NVIDIA driver version, as a label.", 1, driver_version=facts["driver_version"])
+    gauge(LAST_RUN, "When the preflight last ran (Unix seconds).", time.time() if timestamp is None else timestamp)
+    return generate_latest(registry).decode("utf-8")
