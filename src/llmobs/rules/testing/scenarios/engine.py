@@ -1,11 +1,12 @@
-"""vLLM engine faults: down (with and without the inventory), stuck, a backlog, a full KV cache with and
-without preemptions (on both metric generations), and failing requests. Faults start at 2m."""
+"""Engine faults: vLLM down (with and without the inventory), stuck, a backlog, a full KV cache with and
+without preemptions (on both metric generations), and failing requests; the same faults on SGLang,
+TensorRT-LLM and llama.cpp wherever the engine has the signal. Faults start at 2m."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmobs.conventions import ENGINE_GPU_INFO
+from llmobs.conventions import ENGINE_GPU_INFO, PORTS
 from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, fires, percent
 from llmobs.types import duration_seconds
@@ -18,7 +19,74 @@ def scenarios(fleet: Fleet) -> list[Scenario]:
     return [engine_down(fleet, inventory=True), engine_down(fleet, inventory=False), engine_never_answered(fleet),
             engine_stuck(fleet), queue_backlog(fleet), kv_cache_saturated(fleet, old_names=False),
             kv_cache_saturated(fleet, old_names=True), kv_cache_full_without_preemptions(fleet),
-            error_ratio(fleet, "warning"), error_ratio(fleet, "critical")]
+            error_ratio(fleet, "warning"), error_ratio(fleet, "critical"),
+            *[other_engine_down(fleet, kind) for kind in OTHERS],
+            other_engine_stuck(fleet, "sglang", "sglang:realtime_tokens_total", 3000),
+            other_engine_stuck(fleet, "llamacpp", "llamacpp:n_decode_total", 50),
+            other_queue_backlog(fleet, "sglang", "sglang:num_queue_reqs"),
+            other_queue_backlog(fleet, "llamacpp", "llamacpp:requests_deferred"),
+            other_kv_cache_saturated(fleet)]
+
+
+OTHERS = ("sglang", "trtllm", "llamacpp")
+
+
+def _other(fleet: Fleet, name: str, kind: str) -> tuple[Scenario, Engine]:
+    """A busy engine of another kind on two H100s, in the inventory."""
+    scenario = Scenario(name, TL)
+    engine = Engine("gpu-node-1", fleet.default_model(), PORTS[kind], kind)
+    gpus = [fleet.gpu("gpu-node-1", i) for i in range(2)]
+    scenario.series += fleet.engine_series(TL, engine) + fleet.engine_gpu_info(TL, engine, gpus)
+    return scenario, engine
+
+
+def other_engine_down(fleet: Fleet, kind: str) -> Scenario:
+    scenario, engine = _other(fleet, f"{kind} engine down", kind)
+    for s in scenario.where(lambda s: s.labels.get("instance") == engine.instance and s.name != ENGINE_GPU_INFO):
+        s.stop(INJECT)
+    scenario.set("up", TL.change(1, 0, INJECT), job=getattr(fleet.jobs, kind), instance=engine.instance)
+    expected = _down_expectation(fleet, engine, engine.model_name)
+    scenario.alert_tests += fires("VllmEngineDown", "2m50s", "3m20s", expected)
+    return scenario
+
+
+def other_engine_stuck(fleet: Fleet, kind: str, progress: str, per_second: float) -> Scenario:
+    scenario, engine = _other(fleet, f"{kind} engine stuck: requests in flight, no decode progress", kind)
+    scenario.set(progress, TL.ramp_change(per_second * TL.interval, 0, INJECT))
+    window = duration_seconds(fleet.t.engine_stuck_window)
+    firing = 120 - TL.interval + window + 60
+    running = 48 if kind == "sglang" else 2
+    scenario.alert_tests += fires("VllmEngineStuck", f"{int(firing - 20)}s", f"{int(firing + 10)}s", fleet.expect(
+        "VllmEngineStuck", "critical", fleet.layer_labels(engine),
+        f"{kind} engine {engine.instance} ({engine.model_name}) generates no tokens",
+        f"{engine.ref()} has {running + (2 if kind == 'sglang' else 0)} request(s) running or waiting but generated"
+        f" no token in the last {fleet.t.engine_stuck_window}."))
+    return scenario
+
+
+def other_queue_backlog(fleet: Fleet, kind: str, queue: str) -> Scenario:
+    waiting = fleet.t.queue_waiting_requests_warning + 30
+    scenario, engine = _other(fleet, f"requests pile up in the queue of a {kind} engine", kind)
+    scenario.set(queue, TL.change(2, waiting, INJECT))
+    scenario.alert_tests += fires("VllmQueueBacklog", "6m50s", "7m20s", fleet.expect(
+        "VllmQueueBacklog", "warning", fleet.layer_labels(engine),
+        f"Requests pile up on {kind} engine {engine.instance} ({engine.model_name})",
+        f"{engine.ref()} has {waiting} request(s) waiting (warning above {fleet.t.queue_waiting_requests_warning} "
+        "for 5 minutes)."))
+    return scenario
+
+
+def other_kv_cache_saturated(fleet: Fleet) -> Scenario:
+    usage, retractions = _kv_usage(fleet), fleet.t.preemptions_per_second_warning * 4
+    scenario, engine = _other(fleet, "KV cache of an SGLang engine full, requests retracted", "sglang")
+    scenario.set("sglang:token_usage", TL.change(0.82, usage, INJECT))
+    scenario.set("sglang:num_retracted_requests_total", TL.ramp_change(0.1, retractions * TL.interval, INJECT))
+    scenario.alert_tests += fires("VllmKvCacheSaturated", "7m", "9m", fleet.expect(
+        "VllmKvCacheSaturated", "warning", fleet.layer_labels(engine),
+        f"KV cache of sglang engine {engine.instance} ({engine.model_name}) is full",
+        f"{engine.ref()} uses {percent(usage)} of its KV cache and preempts more than "
+        f"{fleet.t.preemptions_per_second_warning:g} request(s) per second."))
+    return scenario
 
 
 def _fault(fleet: Fleet, name: str, inventory: bool = True) -> tuple[Scenario, Engine]:
@@ -35,12 +103,13 @@ def _kv_usage(fleet: Fleet) -> float:
 
 
 def _down_expectation(fleet: Fleet, engine: Engine, model_name: str | None) -> dict[str, Any]:
-    labels = {fleet.host: engine.host, "instance": engine.instance, "job": fleet.jobs.vllm}
+    job = getattr(fleet.jobs, engine.kind)
+    labels = {fleet.host: engine.host, "instance": engine.instance, "job": job}
     if model_name:
-        labels["model_name"] = model_name
+        labels.update(model_name=model_name, inference_engine=engine.kind)
     return fleet.expect("VllmEngineDown", "critical", labels,
-                    f"vLLM engine {engine.instance} on {engine.host} is down",
-                    f"Prometheus cannot scrape the vLLM engine {engine.instance} on {engine.host} "
+                    f"{job} engine {engine.instance} on {engine.host} is down",
+                    f"Prometheus cannot scrape the {job} engine {engine.instance} on {engine.host} "
                     f"(model: {model_name or 'unknown'}).")
 
 
@@ -73,8 +142,8 @@ def engine_stuck(fleet: Fleet) -> Scenario:
     window = duration_seconds(fleet.t.engine_stuck_window)
     firing = 120 - TL.interval + window + 60  # last token at 1m50s, then the window, then `for`
     scenario.alert_tests += fires("VllmEngineStuck", f"{int(firing - 20)}s", f"{int(firing + 10)}s", fleet.expect(
-        "VllmEngineStuck", "critical", fleet.engine_labels(engine),
-        f"vLLM engine {engine.instance} ({engine.model_name}) generates no tokens",
+        "VllmEngineStuck", "critical", fleet.layer_labels(engine),
+        f"vllm engine {engine.instance} ({engine.model_name}) generates no tokens",
         f"{engine.ref()} has 40 request(s) running or waiting but generated no token in the last "
         f"{fleet.t.engine_stuck_window}."))
     return scenario
@@ -85,8 +154,8 @@ def queue_backlog(fleet: Fleet) -> Scenario:
     scenario, engine = _fault(fleet, "requests pile up in the queue")
     scenario.set("vllm:num_requests_waiting", TL.change(2, waiting, INJECT))
     expected = fleet.expect(
-        "VllmQueueBacklog", "warning", fleet.engine_labels(engine),
-        f"Requests pile up on vLLM engine {engine.instance} ({engine.model_name})",
+        "VllmQueueBacklog", "warning", fleet.layer_labels(engine),
+        f"Requests pile up on vllm engine {engine.instance} ({engine.model_name})",
         f"{engine.ref()} has {waiting} request(s) waiting (warning above {fleet.t.queue_waiting_requests_warning} "
         "for 5 minutes).")
     scenario.alert_tests += fires("VllmQueueBacklog", "6m50s", "7m20s", expected)
@@ -102,8 +171,8 @@ def kv_cache_saturated(fleet: Fleet, old_names: bool) -> Scenario:
     scenario.set(kv, TL.change(0.82, usage, INJECT))
     scenario.set("vllm:num_preemptions_total", TL.ramp_change(1, preemptions * TL.interval, INJECT))
     scenario.alert_tests += fires("VllmKvCacheSaturated", "7m", "9m", fleet.expect(
-        "VllmKvCacheSaturated", "warning", fleet.engine_labels(engine),
-        f"KV cache of vLLM engine {engine.instance} ({engine.model_name}) is full",
+        "VllmKvCacheSaturated", "warning", fleet.layer_labels(engine),
+        f"KV cache of vllm engine {engine.instance} ({engine.model_name}) is full",
         f"{engine.ref()} uses {percent(usage)} of its KV cache and preempts more than "
         f"{fleet.t.preemptions_per_second_warning:g} request(s) per second."))
     return scenario
@@ -127,8 +196,8 @@ def error_ratio(fleet: Fleet, severity: str) -> Scenario:
     scenario.set("vllm:request_success_total", TL.ramp(requests * (0.95 - share)), finished_reason="stop")
     scenario.set("vllm:request_success_total", TL.ramp(requests * share), finished_reason="error")
     expected = [fleet.expect(
-        "VllmErrorRatioHigh", level, fleet.engine_labels(engine),
-        f"vLLM engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
+        "VllmErrorRatioHigh", level, fleet.layer_labels(engine),
+        f"vllm engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
         "requests",
         f"{engine.ref()} failed {percent(share)} of its finished requests over the last 5 minutes "
         f"({level} above {getattr(fleet.t, f'engine_error_ratio_{level}'):g}).")
