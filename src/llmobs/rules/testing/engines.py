@@ -18,7 +18,8 @@ SGLANG_SCHEDULER = {"engine_type": "unified", "moe_ep_rank": "0", "pp_rank": "0"
 TRTLLM = {"engine_type": "undefined", "exported_model_name": "undefined"}  # its model_name, renamed by the scrape
 
 
-def other_engine(fleet: Fleet, tl: Timeline, engine: Engine, busy: bool) -> list[Series]:
+def other_engine(fleet: Fleet, tl: Timeline, engine: Engine, busy: bool,
+                 bad_share: dict[str, float] | None = None) -> list[Series]:
     """A busy engine: 10 requests/s of ~300 output tokens, 48 running, 2 waiting; each SLO's bad share at
     0.3 of its error budget, as for vLLM."""
     from llmobs.rules.testing.promtool import Series
@@ -59,11 +60,11 @@ def other_engine(fleet: Fleet, tl: Timeline, engine: Engine, busy: bool) -> list
             s("llamacpp:n_decode_total", {}, tl.ramp(50 * per_step)),
         ]
         return series
-    return series + _latency(fleet, tl, engine, requests, histogram_labels, s)
+    return series + _latency(fleet, tl, engine, requests, histogram_labels, s, bad_share or {})
 
 
 def _latency(fleet: Fleet, tl: Timeline, engine: Engine, requests: float, labels: dict[str, dict[str, str]],
-             s) -> list[Series]:
+             s, bad_share: dict[str, float]) -> list[Series]:
     """Each latency SLO's histogram on this engine: its target bucket and +Inf."""
     from llmobs.rules.slo import error_budget
 
@@ -76,7 +77,7 @@ def _latency(fleet: Fleet, tl: Timeline, engine: Engine, requests: float, labels
         # Per token (~300 per request), except TTFT and TensorRT-LLM's per-request TPOT mean.
         per_token = spec.name != "ttft" and engine.kind != "trtllm"
         events = requests * (300 if per_token else 1)
-        bad = 0.3 * float(error_budget(spec, targets))
+        bad = bad_share.get(spec.name, 0.3 * float(error_budget(spec, targets)))
         extra = labels.get(names[0], TRTLLM if engine.kind == "trtllm" else SGLANG_TOKENIZER)
         threshold = exposition.le_value(getattr(targets, spec.latency.threshold))
         series += [s(f"{names[0]}_bucket", {**extra, "le": threshold}, tl.ramp(events * (1 - bad))),

@@ -207,11 +207,12 @@ class Fleet:
         labels = {**self.layer_labels(engine), "gpus": gpu_list(g.index for g in gpus)}
         return [Series(ENGINE_GPU_INFO, {**labels, "gpu": str(g.index)}, tl.flat(1)) for g in gpus]
 
-    def engine_series(self, tl: Timeline, engine: Engine, busy: bool = True) -> list[Series]:
+    def engine_series(self, tl: Timeline, engine: Engine, busy: bool = True,
+                      bad_share: dict[str, float] | None = None) -> list[Series]:
         """A busy (10 requests/s) engine's /metrics, as its kind exposes them."""
         if engine.kind == "vllm":
-            return self.vllm_engine(tl, engine, busy)
-        return other_engine(self, tl, engine, busy)
+            return self.vllm_engine(tl, engine, busy, bad_share=bad_share)
+        return other_engine(self, tl, engine, busy, bad_share)
 
     # ------------------------------------------------------------------ the monitoring stack
     def pipeline(self, tl: Timeline, host: str = "monitor-1") -> list[Series]:
