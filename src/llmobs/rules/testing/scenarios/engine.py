@@ -9,6 +9,7 @@ from typing import Any
 from llmobs.conventions import ENGINE_GPU_INFO, PORTS
 from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, fires, percent
+from llmobs.rules.testing.scenarios.gpu import _xid_reported
 from llmobs.types import duration_seconds
 
 TL = Timeline(10, 121)
@@ -25,7 +26,34 @@ def scenarios(fleet: Fleet) -> list[Scenario]:
             other_engine_stuck(fleet, "llamacpp", "llamacpp:n_decode_total", 50),
             other_queue_backlog(fleet, "sglang", "sglang:num_queue_reqs"),
             other_queue_backlog(fleet, "llamacpp", "llamacpp:requests_deferred"),
-            other_kv_cache_saturated(fleet)]
+            other_kv_cache_saturated(fleet), gpu_fault_then_engine_down(fleet)]
+
+
+def gpu_fault_then_engine_down(fleet: Fleet) -> Scenario:
+    """XID 79 on GPU 1 of an engine's GPUs 0-1: the GPU alert names the engine and its model, and the engine's
+    down alert that follows names the GPU alert (Alertmanager inhibits it: tests/rules/test_alertmanager.py)."""
+    scenario = Scenario("XID 79 on an engine's GPU, then the engine is down", TL)
+    series, gpus, engine = fleet.busy_host(TL, "gpu-node-1", 2, "H100-SXM", fleet.default_model(),
+                                           parts=("dcgm", "vllm"))
+    scenario.series += series
+    gpu, xid = gpus[1], fleet.catalog.xids.codes[79]
+    _xid_reported(scenario, gpu, 79, 1)
+    for s in scenario.where(lambda s: s.name.startswith("vllm:") and s.labels["instance"] == engine.instance):
+        s.stop(INJECT)
+    scenario.set("up", TL.change(1, 0, INJECT), job=fleet.jobs.vllm, instance=engine.instance)
+    action = fleet.catalog.xids.actions[xid.action]
+    on_gpu = {"engine_instance": engine.instance, "model_name": engine.model_name, "inference_engine": "vllm",
+              "gpus": "0,1"}
+    scenario.alert_tests.append(alert_test("3m20s", "GpuXidFatal", fleet.expect(
+        "GpuXidFatal", "critical", {**fleet.gpu_labels(gpu), "xid": "79", "xid_name": xid.name, "xid_action": action,
+                                    **on_gpu},
+        f"Fatal XID 79 on GPU 1 of {gpu.host}",
+        f"{gpu.ref()} reported XID 79 ({xid.name}) 1 time(s) in the exporter's XID window. NVIDIA classes it fatal:"
+        f" {action}. It hurts {engine.model_name} on {engine.instance} (vllm, GPUs 0,1).")))
+    down = _down_expectation(fleet, engine, engine.model_name)
+    down["exp_annotations"]["description"] += " It follows GpuXidFatal on GPU 1 of its GPUs."
+    scenario.alert_tests.append(alert_test("3m20s", "VllmEngineDown", down))
+    return scenario
 
 
 OTHERS = ("sglang", "trtllm", "llamacpp")
