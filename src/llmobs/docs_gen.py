@@ -109,6 +109,9 @@ def metrics_catalog(catalog: Catalog, settings: Settings) -> str:
     return _render(
         "metrics-catalog.md", host=host, business=catalog.layers["business"], groups=groups,
         layers=_layers(catalog),
+        engine_gaps=[[f"`{signal.record}`", ", ".join(catalog.engines[e].title for e in signal.sources),
+                      "; ".join(f"{catalog.engines[e].title}: {why}" for e, why in signal.lacks.items()) or "-"]
+                     for signal in catalog.recording.engine_signals],
         slo_series=_slo_series(catalog, settings.slo.period),
         slo_rows=[[f"`{s.name}`", (s.latency or s.ratio).events, s.meaning] for s in catalog.slos.slos],
         engine_gpu_info=conventions.ENGINE_GPU_INFO, xid_class_info=conventions.XID_CLASS_INFO,
