@@ -15,12 +15,13 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from llmobs import conventions
+from llmobs.catalog.engines import EngineInfo, EngineSignal
 from llmobs.conventions import ENGINE_GPU_INFO as ENGINE_GPU_INFO  # re-exported for llmobs.dashboards
 from llmobs.conventions import XID_CLASS_INFO as XID_CLASS_INFO
 from llmobs.conventions import Engine
 from llmobs.errors import ConfigError, from_validation_error
 from llmobs.types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: catalog files use durations
-from llmobs.types import Port, Strict, StrictAliased
+from llmobs.types import Strict, StrictAliased
 from llmobs.types import duration_seconds as duration_seconds
 
 Layer = Literal["gpu", "inference", "business", "platform"]
@@ -37,17 +38,6 @@ class LayerInfo(Strict):
     title: str
     source: str
     default_labels: tuple[str, ...] = ()
-
-
-class EngineInfo(Strict):
-    title: str
-    versions: str = Field(description="the releases the catalog's entries were checked against")
-    source: str
-    metrics_path: str = Field(pattern=r"^/")
-    default_port: Port
-    default_labels: tuple[str, ...] = Field(description="labels of the engine's series unless a metric says otherwise")
-    model_label: str | None = Field(description="the label naming the served model; null when the engine has none")
-    recordings: tuple[str, ...] = Field(min_length=1, description="tests/sim/data files of its real exposition")
 
 
 class DcgmField(Strict):
@@ -114,26 +104,6 @@ class LatencyHistogram(Strict):
     meaning: str
     sources: tuple[str, ...]
     compat: str | None = Field(None, description="why a vLLM-only histogram is still recorded (dashboards skip it)")
-
-
-class EngineSignal(Strict):
-    """A series of the engine-agnostic layer: its expression on each engine that has it, and why the others
-    do not. Templates: `<< by >>` (host label, instance, model_name), `<< stuck_window >>`."""
-
-    record: str
-    unit: str
-    meaning: str
-    sources: dict[Engine, str] = Field(min_length=1)
-    lacks: dict[Engine, str] = Field(default_factory=dict, description="engine: why it has no such series")
-
-    @model_validator(mode="after")
-    def _every_engine(self) -> EngineSignal:
-        missing = sorted(set(conventions.ENGINES) - set(self.sources) - set(self.lacks))
-        both = sorted(set(self.sources) & set(self.lacks))
-        if missing or both:
-            raise ValueError(f"{self.record}: give every engine once, in `sources` or in `lacks` (missing {missing},"
-                             f" in both {both})")
-        return self
 
 
 class RecordingCatalog(Strict):
