@@ -16,6 +16,7 @@ REQUESTS_BY_REASON = "instance_model_reason:engine_requests:rate5m"
 ERRORS = "instance_model:engine_request_errors:rate5m"
 ERROR_RATIO = "instance_model:engine_request_errors:ratio_rate5m"
 RUNNING = "instance_model:engine_requests_running:sum"
+# Waiting for capacity (vLLM 0.33 leaves out requests deferred for a LoRA budget or a KV transfer).
 WAITING = "instance_model:engine_requests_waiting:sum"
 KV_CACHE_USAGE = "instance_model:engine_kv_cache_usage:max"
 PREEMPTIONS = "instance_model:engine_preemptions:rate5m"
