@@ -141,7 +141,8 @@ def test_panel_thresholds_follow_the_settings() -> None:
     margin = {t["severity"]: t for t in lines["host_gpu:dcgm_temp_margin:celsius"]}
     assert margin["warning"]["value"] == 7 and margin["warning"]["direction"] == "below"
     assert margin["critical"]["value"] == 2
-    assert {t["severity"] for t in lines["instance_model:vllm_request_errors:ratio_rate5m"]} == {"warning", "critical"}
+    errors = lines["instance_model:engine_request_errors:ratio_rate5m"]
+    assert {t["severity"] for t in errors} == {"warning", "critical"}
 
 
 def test_runbook_index_lists_every_page() -> None:
