@@ -175,6 +175,12 @@ def config(settings: Settings, secrets: Mapping[str, str]) -> dict[str, Any]:
              "target_matchers": [str(promql.one_of("component", HOST_COMPONENTS)),
                                  str(promql.ne("alertname", HOST_DOWN))],
              "equal": [host]},
+            # A critical GPU alert names the engine on its GPU (llmobs.rules.alerts): it is the page, and
+            # the alerts of that engine's model on the host that follow (down, stuck, errors) are its effect.
+            {"source_matchers": [str(promql.eq("component", "gpu")), str(promql.eq("severity", "critical")),
+                                 str(promql.matches("engine_instance", ".+"))],
+             "target_matchers": [str(promql.eq("component", "engine"))],
+             "equal": [host, "model_name"]},
             {"source_matchers": [str(promql.eq("severity", "critical"))],
              "target_matchers": [str(promql.eq("severity", "warning"))],
              "equal": [SAME_ALERT[0], host, *SAME_ALERT[1:]]},

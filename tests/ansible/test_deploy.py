@@ -36,7 +36,8 @@ def test_remote_hosts_are_scraped_at_their_address_with_their_labels() -> None:
     assert targets(files, "node") == {"node-exporter:9100": {"host": "mon-01"}, "10.0.1.11:9100": {"host": "gpu-a01",
                                                                                                  "rack": "a"}}
     assert targets(files, "vllm") == {"10.0.1.11:8000": {"host": "gpu-a01", "rack": "a"}}
-    assert "gpu: '1'" in files["rules/inventory.yml"] and "instance: 10.0.1.11:8000" in files["rules/inventory.yml"]
+    inventory = files["rules/inventory.yml"]  # one rule per engine, one series per GPU (llmobs.rules.inventory)
+    assert '"gpu", "1"' in inventory and "gpus: 0,1" in inventory and "instance: 10.0.1.11:8000" in inventory
 
 
 def test_the_prometheus_host_reaches_its_own_services_by_name() -> None:

@@ -49,7 +49,9 @@ def _severity_of_class() -> dict[str, str]:
     """xid_class -> severity of the one committed alert that selects it."""
     found: dict[str, list[str]] = {}
     for rule in _committed("alerts.yml"):
-        for xid_class in re.findall(r'xid_class="([a-z_]+)"', rule.get("expr", "")):
+        # Each rule once per class, however often its expression names it (GPU alerts repeat theirs to join
+        # the engine on the GPU where the inventory declares one: llmobs.rules.alerts.with_engines_on_gpu).
+        for xid_class in sorted(set(re.findall(r'xid_class="([a-z_]+)"', rule.get("expr", "")))):
             found.setdefault(xid_class, []).append(rule["labels"]["severity"])
     assert all(len(severities) == 1 for severities in found.values()), found
     return {xid_class: severities[0] for xid_class, severities in found.items()}

@@ -56,14 +56,15 @@ def test_queries_pass_grafana_variables_through_and_escape_values() -> None:
     assert gpu_queries.energy_used_kwh(ctx.gpus) == (
         'sum(increase(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION{node=~"$host", gpu=~"$gpu"}[$__range])) / 3.6e9')
     assert engine.error_ratio(ctx.engines) == (
-        '(sum(instance_model_reason:vllm_requests:rate5m{node=~"$host", model_name=~"$model_name",'
+        '(sum(instance_model_reason:engine_requests:rate5m{node=~"$host", model_name=~"$model_name",'
         ' instance=~"$instance", finished_reason="error"}) or vector(0))'
-        ' / (sum(instance_model:vllm_requests:rate5m{node=~"$host", model_name=~"$model_name",'
+        ' / (sum(instance_model:engine_requests:rate5m{node=~"$host", model_name=~"$model_name",'
         ' instance=~"$instance"}) > 0)')
     # A job name is a literal: its dot does not match any character.
     assert host.exporters_up(ctx.hosts, ("dcgm.exporter", "node")) == 'up{node=~"$host", job=~"dcgm\\\\.exporter|node"}'
     assert fleet.completed_ratio() == (
-        'sum(model_reason:vllm_requests:rate5m{finished_reason!~"error|abort"}) / (fleet:vllm_requests:rate5m > 0)')
+        'sum(model_reason:engine_requests:rate5m{finished_reason!~"error|abort"})'
+        ' / (sum(model_reason:engine_requests:rate5m) > 0)')
     assert selector_names(gpu_queries.gpus_with_row_remap_trouble("node"), "test") == {
         "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_DEV_ROW_REMAP_PENDING"}
 

@@ -74,6 +74,8 @@ def test_site_config_with_every_receiver_kind_passes_amtool(amtool: str, site_co
 ROUTES = [
     # labels of an alert -> receivers it reaches, in order
     ({"alertname": "GpuXidFatal", "severity": "critical", "team": "gpu-infra", "host": "n1"}, "oncall"),
+    ({"alertname": "GpuXidFatal", "severity": "critical", "team": "gpu-infra", "host": "n1", "gpu": "3",
+      "engine_instance": "n1:8000", "model_name": "llama-70b", "inference_engine": "vllm", "gpus": "0-3"}, "oncall"),
     ({"alertname": "GpuThermalMarginLow", "severity": "warning", "team": "gpu-infra"}, "gpu-tickets"),
     ({"alertname": "VllmQueueBacklog", "severity": "warning", "team": "ml-serving"}, "serving-chat"),
     ({"alertname": "VllmTtftBudgetBurn", "severity": "critical", "team": "ml-serving"}, "oncall"),
@@ -232,3 +234,37 @@ def test_live_routing_inhibition_and_templates(live_alertmanager) -> None:
     assert states[("GpuThermalMarginLow", "warning", "1")]["inhibitedBy"], "critical must silence its warning"
     assert not states[("GpuThermalMarginLow", "warning", "2")]["inhibitedBy"]
     assert not states[("GpuXidFatal", "critical", "0")]["inhibitedBy"], "HostDown of n1 must not touch n2"
+
+
+def test_live_gpu_page_inhibits_the_engine_alerts_it_causes(live_alertmanager) -> None:
+    """A critical GPU alert that names the engine on its GPU (llmobs.rules.alerts) pages; the down and stuck
+    alerts of that engine's model on the host are inhibited; another model's engine on the host is not."""
+    url, received = live_alertmanager
+    on_gpu = {"engine_instance": "n3:8000", "model_name": "llama-70b", "inference_engine": "vllm", "gpus": "0-3"}
+    alerts = [
+        _alert("GpuXidFatal", "critical", "gpu", "gpu-infra", host="n3", gpu="3", xid="79", **on_gpu),
+        _alert("VllmEngineDown", "critical", "engine", "ml-serving", host="n3", instance="n3:8000",
+               model_name="llama-70b", inference_engine="vllm"),  # inhibited
+        _alert("VllmEngineStuck", "critical", "engine", "ml-serving", host="n3", instance="n3:8000",
+               model_name="llama-70b", inference_engine="vllm"),  # inhibited
+        _alert("VllmEngineDown", "critical", "engine", "ml-serving", host="n3", instance="n3:30000",
+               model_name="qwen-32b", inference_engine="sglang"),  # another engine: pages
+    ]
+    assert requests.post(f"{url}/api/v2/alerts", json=alerts, timeout=5).status_code == 200
+
+    def paged() -> set[tuple[str, str]]:
+        return {(alert["labels"]["alertname"], alert["labels"].get("model_name", ""))
+                for path, body in list(received) if path == "/pager" for alert in body["alerts"]
+                if alert["labels"].get("host") == "n3"}
+
+    deadline = time.time() + 30
+    while time.time() < deadline and len(paged()) < 2:
+        time.sleep(0.5)
+    time.sleep(2)  # anything inhibited that would still arrive
+    assert paged() == {("GpuXidFatal", "llama-70b"), ("VllmEngineDown", "qwen-32b")}
+    states = {(a["labels"]["alertname"], a["labels"].get("model_name", "")): a["status"]
+              for a in requests.get(f"{url}/api/v2/alerts", timeout=5).json() if a["labels"].get("host") == "n3"}
+    assert states[("VllmEngineDown", "llama-70b")]["inhibitedBy"], "the GPU page must silence its engine's alerts"
+    assert states[("VllmEngineStuck", "llama-70b")]["inhibitedBy"]
+    assert not states[("VllmEngineDown", "qwen-32b")]["inhibitedBy"], "an engine on other GPUs still pages"
+    assert not states[("GpuXidFatal", "llama-70b")]["inhibitedBy"]

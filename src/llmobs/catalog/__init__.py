@@ -15,8 +15,10 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from llmobs import conventions
+from llmobs.catalog.engines import EngineInfo, EngineSignal
 from llmobs.conventions import ENGINE_GPU_INFO as ENGINE_GPU_INFO  # re-exported for llmobs.dashboards
 from llmobs.conventions import XID_CLASS_INFO as XID_CLASS_INFO
+from llmobs.conventions import Engine
 from llmobs.errors import ConfigError, from_validation_error
 from llmobs.types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: catalog files use durations
 from llmobs.types import Strict, StrictAliased
@@ -63,9 +65,15 @@ class Metric(Strict):
     dcgm: DcgmField | None = None
     deprecated: Deprecation | None = None
     optional: str | None = Field(None, description="when the series is absent on a healthy system")
+    engine: Engine | None = Field(None, description="the engine that serves it (inference-layer metrics only)")
+    versions: str | None = Field(None, description="the engine releases its name, type and labels hold for")
 
     @model_validator(mode="after")
     def _consistent(self) -> Metric:
+        if (self.layer == "inference") != (self.engine is not None):
+            raise ValueError("inference-layer metrics (and only those) name their `engine`")
+        if self.engine not in (None, "vllm") and self.versions is None:
+            raise ValueError(f"{self.name}: give the {self.engine} releases it holds for in `versions`")
         if (self.type == "histogram") != (self.buckets is not None):
             raise ValueError("histograms name a bucket family in `buckets`; other types must not")
         if (self.layer == "gpu") != (self.dcgm is not None):
@@ -95,12 +103,17 @@ class LatencyHistogram(Strict):
     name: str
     meaning: str
     sources: tuple[str, ...]
+    compat: str | None = Field(None, description="why a vLLM-only histogram is still recorded (dashboards skip it)")
 
 
 class RecordingCatalog(Strict):
     quantiles: tuple[float, ...]
     latency_histograms: tuple[LatencyHistogram, ...]
+    engine_signals: tuple[EngineSignal, ...]
     groups: tuple[RecordingGroup, ...]
+
+    def signal(self, record: str) -> EngineSignal:
+        return next(s for s in self.engine_signals if s.record == record)
 
 
 class GpuModel(Strict):
@@ -268,7 +281,8 @@ class RatioSli(Strict):
 class LatencySli(Strict):
     threshold: str = Field(description="the SloTargets field holding the latency target")
     events: str = Field(description="what the histogram counts, in words")
-    histograms: tuple[str, ...] = Field(min_length=1, description="current name first, then old names")
+    histograms: tuple[str, ...] = Field(
+        min_length=1, description="one per engine that has the signal (vLLM's current name first, then its old names)")
 
 
 class SloDefinition(Strict):
@@ -304,6 +318,7 @@ class SloCatalog(Strict):
 
 class Catalog(Strict):
     layers: dict[Layer, LayerInfo]
+    engines: dict[Engine, EngineInfo]
     bucket_families: dict[str, tuple[float, ...]]
     dcgm_label_fields: tuple[LabelField, ...]
     metrics: tuple[Metric, ...]
@@ -356,8 +371,30 @@ class Catalog(Strict):
     def layer_metrics(self, layer: Layer) -> list[Metric]:
         return [m for m in self.metrics if m.layer == layer]
 
+    def engine_metrics(self, engine: Engine) -> list[Metric]:
+        """The metrics one engine serves, in catalog order."""
+        return [m for m in self.metrics if m.engine == engine]
+
+    def slo_engines(self, slo: SloDefinition) -> set[Engine]:
+        """The engines whose series the SLO reads: a model on any other gets no such SLO."""
+        names = slo.latency.histograms if slo.latency else (slo.ratio.metric,)
+        return {engine for name in names if (engine := self.metric(name).engine)}
+
+    def slo_histograms(self, slo: SloDefinition, engine: Engine) -> list[str]:
+        """The histograms a latency SLO reads on one engine: its current name first, then old ones."""
+        return [name for name in slo.latency.histograms if self.metric(name).engine == engine]
+
+    def slo_histogram(self, slo: SloDefinition, engine: Engine) -> Metric | None:
+        """The (current) histogram a latency SLO reads on one engine."""
+        return next((m for name in slo.latency.histograms if (m := self.metric(name)).engine == engine), None)
+
     def labels_of(self, metric: Metric) -> tuple[str, ...]:
-        base = metric.labels if metric.labels is not None else self.layers[metric.layer].default_labels
+        if metric.labels is not None:
+            base = metric.labels
+        elif metric.engine is not None:
+            base = self.engines[metric.engine].default_labels
+        else:
+            base = self.layers[metric.layer].default_labels
         return (*base, *metric.extra_labels)
 
     def alert_rules(self) -> list[AlertRule]:
@@ -402,7 +439,8 @@ class Catalog(Strict):
         latency = {name(hist.name, level) for hist in self.recording.latency_histograms
                    for level in conventions.LATENCY_LEVELS
                    for name in (conventions.latency_buckets, conventions.latency_quantile)}
-        return latency | {rule.record for group in self.recording.groups for rule in group.rules}
+        signals = {signal.record for signal in self.recording.engine_signals}
+        return latency | signals | {rule.record for group in self.recording.groups for rule in group.rules}
 
     def generated_names(self, slo_period: str) -> set[str]:
         """Series the rule generators record besides the catalog's rules: inventory, XID classes, SLOs."""
@@ -414,10 +452,25 @@ def _read(name: str) -> Any:
     return yaml.safe_load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
+def _metrics() -> dict[str, Any]:
+    """metrics.yaml with each other engine's metrics-<engine>.yaml: their metrics and bucket families."""
+    data = _read("metrics.yaml")
+    for engine in conventions.ENGINES[1:]:
+        extra = _read(f"metrics-{engine}.yaml")
+        clash = set(extra.get("bucket_families", {})) & set(data["bucket_families"])
+        if clash:
+            raise ConfigError("bucket_families", f"metrics-{engine}.yaml redefines {sorted(clash)}",
+                              "give the engine's families their own names", "src/llmobs/catalog")
+        data = {**data, "bucket_families": {**data["bucket_families"], **extra.get("bucket_families", {})},
+                "metrics": [*data["metrics"], *extra["metrics"]]}
+    return data
+
+
 def raw() -> dict[str, Any]:
     """The packaged catalog data as one mapping, before validation (tests derive bad variants from it)."""
     return {
-        **_read("metrics.yaml"),
+        **_metrics(),
+        "engines": _read("engines.yaml"),
         "recording": _read("recording_rules.yaml"),
         "gpu_models": _read("gpus.yaml"),
         "alerts": _read("alerts.yaml"),

@@ -9,6 +9,7 @@ through the SDK, so the JSON always follows the Grafana schema the SDK release t
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from grafana_foundation_sdk.models import common, units
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models.heatmap import HeatmapColorMode
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from llmobs import catalog as catalog_mod
 
 DATASOURCE_VARIABLE = "datasource"
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${" + DATASOURCE_VARIABLE + "}")
@@ -122,11 +125,33 @@ class PanelOptions:
     decimals: float | None = None
 
 
+def engine_gaps(exprs: Sequence[str]) -> str:
+    """The sentence a panel on the engine-agnostic layer carries for the engines that lack its signal, so an
+    empty series for them reads as "not served", never as a silent "No data"."""
+    catalog = catalog_mod.load()
+    gaps: dict[str, str] = {}
+    for signal in catalog.recording.engine_signals:
+        level, name, _ = signal.record.split(":")
+        reason = level.endswith("_reason")
+        if any(re.search(rf"[a-z_]*{'_reason' if reason else ''}:{name}:", e) and (reason or
+               re.search(rf"(?<!_reason):{name}:", e)) for e in exprs):
+            for engine, why in signal.lacks.items():
+                gaps.setdefault(catalog.engines[engine].title, why)
+    for histogram in catalog.recording.latency_histograms:
+        if histogram.compat is None and any(histogram.name in e for e in exprs):
+            served = {catalog.metric(name).engine for name in histogram.sources}
+            for engine, about in catalog.engines.items():
+                if engine not in served:
+                    gaps.setdefault(about.title, f"it serves no {histogram.meaning.split(' (')[0]} histogram")
+    return "".join(f" No series for {title}: {why}." for title, why in gaps.items())
+
+
 def _common(builder: Any, options: PanelOptions) -> Any:
     if len(options.targets) > len(string.ascii_uppercase):
         raise ValueError(f"panel {options.title!r}: at most {len(string.ascii_uppercase)} queries")
+    description = options.description + engine_gaps([target.expr for target in options.targets])
     builder = (
-        builder.title(options.title).description(options.description).unit(options.unit).datasource(DATASOURCE)
+        builder.title(options.title).description(description).unit(options.unit).datasource(DATASOURCE)
         .thresholds(options.thresholds.build()).span(options.width).height(options.height)
     )
     if options.links:

@@ -6,6 +6,7 @@ from typing import Any
 
 from llmobs import conventions, promql, templating
 from llmobs.catalog import AlertRule, Catalog, Component, Severity
+from llmobs.conventions import ENGINE_GPU_INFO, ENGINES
 from llmobs.promql import by
 from llmobs.rules.models import AlertingRule, Annotations, RuleGroup
 from llmobs.settings import Settings, Thresholds
@@ -32,6 +33,7 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "gpu_ref": "GPU {{ $labels.gpu }} ({{ $labels.UUID }}, {{ $labels.modelName }}) on " + host_ref,
         "engine_ref": "{{ $labels.model_name }} on {{ $labels.instance }} (" + host_ref + ")",
         "jobs": settings.jobs,
+        "engine_jobs": promql.alternatives([getattr(settings.jobs, engine) for engine in ENGINES]),
         "t": settings.thresholds,
         "filesystems": filesystems(settings.thresholds),
     }
@@ -89,6 +91,30 @@ def _family_rule(settings: Settings, component: Component, page: str, rule: Aler
     field = f"alerts.yaml: {page}.{rule.alert}({rule.severity})"
     expr = render_text(rule.expr, context, f"{field}.expr")
     promql.check_known(expr, f"{field}.expr", known)
+    description = render_text(rule.description, context, f"{field}.description")
+    if component == "gpu":
+        expr, description = with_engines_on_gpu(expr, settings.labels.host), description + GPU_ENGINE_TEXT
+    elif rule.alert in AFTER_GPU_FAULT:
+        description += GPU_FAULT_BEFORE_TEXT
     return alerting_rule(settings, rule.alert, rule.severity, default_for=rule.for_, component=component, page=page,
                          expr=expr, summary=render_text(rule.summary, context, f"{field}.summary"),
-                         description=render_text(rule.description, context, f"{field}.description"))
+                         description=description)
+
+
+# GPU alerts name the engine on the GPU (the inventory's llmobs:engine_gpu:info); engine down and stuck
+# alerts say when a GPU alert of the engine's GPUs fires (Alertmanager then inhibits them: llmobs.alertmanager).
+ENGINE_ON_GPU = ("engine_instance", "model_name", "inference_engine", "gpus")
+GPU_ENGINE_TEXT = ("{{ with $labels.engine_instance }} It hurts {{ $labels.model_name }} on {{ . }}"
+                   " ({{ $labels.inference_engine }}, GPUs {{ $labels.gpus }}).{{ end }}")
+AFTER_GPU_FAULT = ("VllmEngineDown", "VllmEngineStuck")
+GPU_FAULT_BEFORE_TEXT = (
+    '{{ range printf "ALERTS{alertstate=\'firing\', component=\'gpu\', engine_instance=\'%s\'}"'
+    ' $labels.instance | query }} It follows {{ .Labels.alertname }} on GPU {{ .Labels.gpu }} of its GPUs.{{ end }}')
+
+
+def with_engines_on_gpu(expr: str, host: str) -> str:
+    """A GPU alert's expression with the labels of the engine on its GPU, where the inventory declares one
+    (an alert without a `gpu` label, or on an undeclared GPU, keeps its own labels)."""
+    info = f'label_replace({ENGINE_GPU_INFO}, "engine_instance", "$1", "instance", "(.*)")'
+    return (f"({expr})\n* on ({host}, gpu) group_left ({', '.join(ENGINE_ON_GPU)})\n{info}\n"
+            f"or on ({host}, gpu)\n({expr})")

@@ -14,9 +14,12 @@ from typing import Any
 from llmobs import exposition
 from llmobs.catalog import Catalog
 from llmobs.conventions import COMPOSE_SERVICES, ENGINE_GPU_INFO, PORTS, instance
+from llmobs.conventions import Engine as Engine_
 from llmobs.rules import alert_list
 from llmobs.rules.alerts import runbook_url
+from llmobs.rules.inventory import gpu_list
 from llmobs.rules.slo import error_budget
+from llmobs.rules.testing.engines import other_engine
 from llmobs.rules.testing.promtool import Sample, Series, Timeline
 from llmobs.settings import Settings
 
@@ -40,6 +43,7 @@ class Engine:
     host: str
     model_name: str
     port: int = PORTS["vllm"]
+    kind: Engine_ = "vllm"  # the engine it runs (settings' `engine`)
 
     @property
     def instance(self) -> str:
@@ -75,6 +79,10 @@ class Fleet:
 
     def engine_labels(self, engine: Engine) -> dict[str, str]:
         return {self.host: engine.host, "instance": engine.instance, "model_name": engine.model_name}
+
+    def layer_labels(self, engine: Engine) -> dict[str, str]:
+        """The labels of the engine-agnostic layer's series (and of the alerts on them)."""
+        return {**self.engine_labels(engine), "inference_engine": engine.kind}
 
     def target(self, job: str, address: str, port: int, host: str) -> dict[str, str]:
         """The labels Prometheus gives a target of `job` (a key of the `jobs` settings)."""
@@ -199,7 +207,8 @@ class Fleet:
         for spec in self.catalog.slos.slos:
             if not spec.latency:
                 continue
-            name = spec.latency.histograms[-1 if old_names else 0]
+            names = self.catalog.slo_histograms(spec, "vllm")
+            name = names[-1 if old_names else 0]
             events = requests * (300 if spec.name != "ttft" else 1)  # ~30 output tokens per request
             threshold = exposition.le_value(getattr(targets, spec.latency.threshold))
             series += [
@@ -209,8 +218,16 @@ class Fleet:
         return series
 
     def engine_gpu_info(self, tl: Timeline, engine: Engine, gpus: list[Gpu]) -> list[Series]:
-        return [Series(ENGINE_GPU_INFO, {**self.engine_labels(engine), "gpu": str(g.index)}, tl.flat(1))
-                for g in gpus]
+        """What llmobs.rules.inventory records for the engine (inventory.yml is not under test)."""
+        labels = {**self.layer_labels(engine), "gpus": gpu_list(g.index for g in gpus)}
+        return [Series(ENGINE_GPU_INFO, {**labels, "gpu": str(g.index)}, tl.flat(1)) for g in gpus]
+
+    def engine_series(self, tl: Timeline, engine: Engine, busy: bool = True,
+                      bad_share: dict[str, float] | None = None) -> list[Series]:
+        """A busy (10 requests/s) engine's /metrics, as its kind exposes them."""
+        if engine.kind == "vllm":
+            return self.vllm_engine(tl, engine, busy, bad_share=bad_share)
+        return other_engine(self, tl, engine, busy, bad_share)
 
     # ------------------------------------------------------------------ the monitoring stack
     def pipeline(self, tl: Timeline, host: str = "monitor-1") -> list[Series]:

@@ -156,6 +156,10 @@ class Scenario:
         self.expr_tests.append({"expr": f"round({expr}, 0.0001)", "eval_time": eval_time,
                                 "exp_samples": [{"labels": f"{{{rendered}}}", "value": round(value, 4)}]})
 
+    def expect_none(self, expr: str, eval_time: str) -> None:
+        """`expr` has no series at all."""
+        self.expr_tests.append({"expr": expr, "eval_time": eval_time, "exp_samples": []})
+
     def drop(self, name: str, **labels: str) -> None:
         self.series.remove(self.find(name, **labels))
 

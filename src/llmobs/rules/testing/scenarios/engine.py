@@ -1,14 +1,16 @@
-"""vLLM engine faults: down (with and without the inventory), stuck, a backlog (and a queue of deferred
+"""Engine faults: vLLM down (with and without the inventory), stuck, a backlog (and a queue of deferred
 requests, which is none), a full KV cache with and without preemptions (on both metric generations),
-failing requests and requests refused at admission. Faults start at 2m."""
+failing requests and requests refused at admission; the same faults on SGLang, TensorRT-LLM and llama.cpp
+wherever the engine has the signal, and a GPU fault that precedes an engine's. Faults start at 2m."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmobs.conventions import ENGINE_GPU_INFO
+from llmobs.conventions import ENGINE_GPU_INFO, PORTS
 from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, fires, percent
+from llmobs.rules.testing.scenarios.gpu import _xid_reported
 from llmobs.types import duration_seconds
 
 TL = Timeline(10, 121)
@@ -20,7 +22,101 @@ def scenarios(fleet: Fleet) -> list[Scenario]:
             engine_stuck(fleet), queue_backlog(fleet, old_names=False), queue_backlog(fleet, old_names=True),
             deferred_queue(fleet), kv_cache_saturated(fleet, old_names=False),
             kv_cache_saturated(fleet, old_names=True), kv_cache_full_without_preemptions(fleet),
-            error_ratio(fleet, "warning"), error_ratio(fleet, "critical"), admission_refusals(fleet)]
+            error_ratio(fleet, "warning"), error_ratio(fleet, "critical"), admission_refusals(fleet),
+            *[other_engine_down(fleet, kind) for kind in OTHERS],
+            other_engine_stuck(fleet, "sglang", "sglang:realtime_tokens_total", 3000),
+            other_engine_stuck(fleet, "llamacpp", "llamacpp:n_decode_total", 50),
+            other_queue_backlog(fleet, "sglang", "sglang:num_queue_reqs"),
+            other_queue_backlog(fleet, "llamacpp", "llamacpp:requests_deferred"),
+            other_kv_cache_saturated(fleet), gpu_fault_then_engine_down(fleet)]
+
+
+def gpu_fault_then_engine_down(fleet: Fleet) -> Scenario:
+    """XID 79 on GPU 1 of an engine's GPUs 0-1: the GPU alert names the engine and its model, and the engine's
+    down alert that follows names the GPU alert (Alertmanager inhibits it: tests/rules/test_alertmanager.py)."""
+    scenario = Scenario("XID 79 on an engine's GPU, then the engine is down", TL)
+    series, gpus, engine = fleet.busy_host(TL, "gpu-node-1", 2, "H100-SXM", fleet.default_model(),
+                                           parts=("dcgm", "vllm"))
+    scenario.series += series
+    gpu, xid = gpus[1], fleet.catalog.xids.codes[79]
+    _xid_reported(scenario, gpu, 79, 1)
+    for s in scenario.where(lambda s: s.name.startswith("vllm:") and s.labels["instance"] == engine.instance):
+        s.stop(INJECT)
+    scenario.set("up", TL.change(1, 0, INJECT), job=fleet.jobs.vllm, instance=engine.instance)
+    action = fleet.catalog.xids.actions[xid.action]
+    on_gpu = {"engine_instance": engine.instance, "model_name": engine.model_name, "inference_engine": "vllm",
+              "gpus": "0,1"}
+    scenario.alert_tests.append(alert_test("3m20s", "GpuXidFatal", fleet.expect(
+        "GpuXidFatal", "critical", {**fleet.gpu_labels(gpu), "xid": "79", "xid_name": xid.name, "xid_action": action,
+                                    **on_gpu},
+        f"Fatal XID 79 on GPU 1 of {gpu.host}",
+        f"{gpu.ref()} reported XID 79 ({xid.name}) 1 time(s) in the exporter's XID window. NVIDIA classes it fatal:"
+        f" {action}. It hurts {engine.model_name} on {engine.instance} (vllm, GPUs 0,1).")))
+    down = _down_expectation(fleet, engine, engine.model_name)
+    down["exp_annotations"]["description"] += " It follows GpuXidFatal on GPU 1 of its GPUs."
+    scenario.alert_tests.append(alert_test("3m20s", "VllmEngineDown", down))
+    return scenario
+
+
+OTHERS = ("sglang", "trtllm", "llamacpp")
+
+
+def _other(fleet: Fleet, name: str, kind: str) -> tuple[Scenario, Engine]:
+    """A busy engine of another kind on two H100s, in the inventory."""
+    scenario = Scenario(name, TL)
+    engine = Engine("gpu-node-1", fleet.default_model(), PORTS[kind], kind)
+    gpus = [fleet.gpu("gpu-node-1", i) for i in range(2)]
+    scenario.series += fleet.engine_series(TL, engine) + fleet.engine_gpu_info(TL, engine, gpus)
+    return scenario, engine
+
+
+def other_engine_down(fleet: Fleet, kind: str) -> Scenario:
+    scenario, engine = _other(fleet, f"{kind} engine down", kind)
+    for s in scenario.where(lambda s: s.labels.get("instance") == engine.instance and s.name != ENGINE_GPU_INFO):
+        s.stop(INJECT)
+    scenario.set("up", TL.change(1, 0, INJECT), job=getattr(fleet.jobs, kind), instance=engine.instance)
+    expected = _down_expectation(fleet, engine, engine.model_name)
+    scenario.alert_tests += fires("VllmEngineDown", "2m50s", "3m20s", expected)
+    return scenario
+
+
+def other_engine_stuck(fleet: Fleet, kind: str, progress: str, per_second: float) -> Scenario:
+    scenario, engine = _other(fleet, f"{kind} engine stuck: requests in flight, no decode progress", kind)
+    scenario.set(progress, TL.ramp_change(per_second * TL.interval, 0, INJECT))
+    window = duration_seconds(fleet.t.engine_stuck_window)
+    firing = 120 - TL.interval + window + 60
+    running = 48 if kind == "sglang" else 2
+    scenario.alert_tests += fires("VllmEngineStuck", f"{int(firing - 20)}s", f"{int(firing + 10)}s", fleet.expect(
+        "VllmEngineStuck", "critical", fleet.layer_labels(engine),
+        f"{kind} engine {engine.instance} ({engine.model_name}) generates no tokens",
+        f"{engine.ref()} has {running + (2 if kind == 'sglang' else 0)} request(s) running or waiting but generated"
+        f" no token in the last {fleet.t.engine_stuck_window}."))
+    return scenario
+
+
+def other_queue_backlog(fleet: Fleet, kind: str, queue: str) -> Scenario:
+    waiting = fleet.t.queue_waiting_requests_warning + 30
+    scenario, engine = _other(fleet, f"requests pile up in the queue of a {kind} engine", kind)
+    scenario.set(queue, TL.change(2, waiting, INJECT))
+    scenario.alert_tests += fires("VllmQueueBacklog", "6m50s", "7m20s", fleet.expect(
+        "VllmQueueBacklog", "warning", fleet.layer_labels(engine),
+        f"Requests pile up on {kind} engine {engine.instance} ({engine.model_name})",
+        f"{engine.ref()} has {waiting} request(s) waiting for capacity (warning above "
+        f"{fleet.t.queue_waiting_requests_warning} for 5 minutes)."))
+    return scenario
+
+
+def other_kv_cache_saturated(fleet: Fleet) -> Scenario:
+    usage, retractions = _kv_usage(fleet), fleet.t.preemptions_per_second_warning * 4
+    scenario, engine = _other(fleet, "KV cache of an SGLang engine full, requests retracted", "sglang")
+    scenario.set("sglang:token_usage", TL.change(0.82, usage, INJECT))
+    scenario.set("sglang:num_retracted_requests_total", TL.ramp_change(0.1, retractions * TL.interval, INJECT))
+    scenario.alert_tests += fires("VllmKvCacheSaturated", "7m", "9m", fleet.expect(
+        "VllmKvCacheSaturated", "warning", fleet.layer_labels(engine),
+        f"KV cache of sglang engine {engine.instance} ({engine.model_name}) is full",
+        f"{engine.ref()} uses {percent(usage)} of its KV cache and preempts more than "
+        f"{fleet.t.preemptions_per_second_warning:g} request(s) per second."))
+    return scenario
 
 
 def _fault(fleet: Fleet, name: str, inventory: bool = True) -> tuple[Scenario, Engine]:
@@ -37,12 +133,13 @@ def _kv_usage(fleet: Fleet) -> float:
 
 
 def _down_expectation(fleet: Fleet, engine: Engine, model_name: str | None) -> dict[str, Any]:
-    labels = {fleet.host: engine.host, "instance": engine.instance, "job": fleet.jobs.vllm}
+    job = getattr(fleet.jobs, engine.kind)
+    labels = {fleet.host: engine.host, "instance": engine.instance, "job": job}
     if model_name:
-        labels["model_name"] = model_name
+        labels.update(model_name=model_name, inference_engine=engine.kind)
     return fleet.expect("VllmEngineDown", "critical", labels,
-                    f"vLLM engine {engine.instance} on {engine.host} is down",
-                    f"Prometheus cannot scrape the vLLM engine {engine.instance} on {engine.host} "
+                    f"{job} engine {engine.instance} on {engine.host} is down",
+                    f"Prometheus cannot scrape the {job} engine {engine.instance} on {engine.host} "
                     f"(model: {model_name or 'unknown'}).")
 
 
@@ -72,11 +169,12 @@ def engine_stuck(fleet: Fleet) -> Scenario:
     scenario.set("vllm:generation_tokens_total", TL.ramp_change(30000, 0, INJECT))
     scenario.set("vllm:num_requests_running", TL.flat(30))
     scenario.set("vllm:num_requests_waiting", TL.change(2, 10, INJECT))
+    scenario.set("vllm:num_requests_waiting_by_reason", TL.change(2, 10, INJECT), reason="capacity")
     window = duration_seconds(fleet.t.engine_stuck_window)
     firing = 120 - TL.interval + window + 60  # last token at 1m50s, then the window, then `for`
     scenario.alert_tests += fires("VllmEngineStuck", f"{int(firing - 20)}s", f"{int(firing + 10)}s", fleet.expect(
-        "VllmEngineStuck", "critical", fleet.engine_labels(engine),
-        f"vLLM engine {engine.instance} ({engine.model_name}) generates no tokens",
+        "VllmEngineStuck", "critical", fleet.layer_labels(engine),
+        f"vllm engine {engine.instance} ({engine.model_name}) generates no tokens",
         f"{engine.ref()} has 40 request(s) running or waiting but generated no token in the last "
         f"{fleet.t.engine_stuck_window}."))
     return scenario
@@ -92,8 +190,8 @@ def queue_backlog(fleet: Fleet, old_names: bool) -> Scenario:
     if not old_names:
         scenario.set("vllm:num_requests_waiting_by_reason", TL.change(2, waiting, INJECT), reason="capacity")
     expected = fleet.expect(
-        "VllmQueueBacklog", "warning", fleet.engine_labels(engine),
-        f"Requests pile up on vLLM engine {engine.instance} ({engine.model_name})",
+        "VllmQueueBacklog", "warning", fleet.layer_labels(engine),
+        f"Requests pile up on vllm engine {engine.instance} ({engine.model_name})",
         f"{engine.ref()} has {waiting} request(s) waiting for capacity (warning above "
         f"{fleet.t.queue_waiting_requests_warning} for 5 minutes).")
     scenario.alert_tests += fires("VllmQueueBacklog", "6m50s", "7m20s", expected)
@@ -119,8 +217,8 @@ def kv_cache_saturated(fleet: Fleet, old_names: bool) -> Scenario:
     scenario.set(kv, TL.change(0.82, usage, INJECT))
     scenario.set("vllm:num_preemptions_total", TL.ramp_change(1, preemptions * TL.interval, INJECT))
     scenario.alert_tests += fires("VllmKvCacheSaturated", "7m", "9m", fleet.expect(
-        "VllmKvCacheSaturated", "warning", fleet.engine_labels(engine),
-        f"KV cache of vLLM engine {engine.instance} ({engine.model_name}) is full",
+        "VllmKvCacheSaturated", "warning", fleet.layer_labels(engine),
+        f"KV cache of vllm engine {engine.instance} ({engine.model_name}) is full",
         f"{engine.ref()} uses {percent(usage)} of its KV cache and preempts more than "
         f"{fleet.t.preemptions_per_second_warning:g} request(s) per second."))
     return scenario
@@ -144,8 +242,8 @@ def error_ratio(fleet: Fleet, severity: str) -> Scenario:
     scenario.set("vllm:request_success_total", TL.ramp(requests * (0.95 - share)), finished_reason="stop")
     scenario.set("vllm:request_success_total", TL.ramp(requests * share), finished_reason="error")
     expected = [fleet.expect(
-        "VllmErrorRatioHigh", level, fleet.engine_labels(engine),
-        f"vLLM engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
+        "VllmErrorRatioHigh", level, fleet.layer_labels(engine),
+        f"vllm engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
         "requests",
         f"{engine.ref()} failed or refused {percent(share)} of its requests over the last 5 minutes "
         f"({level} above {getattr(fleet.t, f'engine_error_ratio_{level}'):g}).")
@@ -166,8 +264,8 @@ def admission_refusals(fleet: Fleet) -> Scenario:
     scenario.set("vllm:admission_rejections_total", TL.ramp_change(0, requests * share / (1 - share), INJECT),
                  reason="max_num_queued_reqs")
     expected = [fleet.expect(
-        "VllmErrorRatioHigh", level, fleet.engine_labels(engine),
-        f"vLLM engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
+        "VllmErrorRatioHigh", level, fleet.layer_labels(engine),
+        f"vllm engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
         "requests",
         f"{engine.ref()} failed or refused {percent(share)} of its requests over the last 5 minutes "
         f"({level} above {getattr(fleet.t, f'engine_error_ratio_{level}'):g}).") for level in ("critical", "warning")]

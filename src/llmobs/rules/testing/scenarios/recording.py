@@ -1,15 +1,55 @@
 """Values of the recording rules the alerts and dashboards read: old and new vLLM names, efficiency and
-the inventory joins."""
+the inventory joins; the engine-agnostic layer on each engine's series (and nothing where it lacks a signal)."""
 
 from __future__ import annotations
 
-from llmobs.conventions import XID_CLASS_INFO
+from llmobs.conventions import ENGINES, PORTS, XID_CLASS_INFO
+from llmobs.rules.slo import error_budget
 from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Timeline
 
 
 def scenarios(fleet: Fleet) -> list[Scenario]:
-    return [recorded_values(fleet)]
+    return [recorded_values(fleet), engine_layer(fleet)]
+
+
+# What the busy engines of llmobs.rules.testing (fleet, engines) give on each signal of the layer.
+LAYER = {
+    "instance_model:engine_requests_running:sum": {"vllm": 48, "sglang": 48, "llamacpp": 2},
+    "instance_model:engine_requests_waiting:sum": {"vllm": 2, "sglang": 2, "llamacpp": 0},
+    "instance_model:engine_requests:rate5m": {"vllm": 10, "sglang": 10, "trtllm": 10},
+    "instance_model:engine_prompt_tokens:rate5m": {"vllm": 8000, "sglang": 8000, "llamacpp": 8000},
+    "instance_model:engine_generation_tokens:rate5m": {"vllm": 3000, "sglang": 3000, "llamacpp": 3000},
+    "instance_model:engine_kv_cache_usage:max": {"vllm": 0.82, "sglang": 0.82},
+    "instance_model:engine_preemptions:rate5m": {"vllm": 0.01, "sglang": 0.01},
+}
+
+
+def engine_layer(fleet: Fleet) -> Scenario:
+    """One busy engine of each kind on one host: each signal of the layer has its value on the engines that
+    have it, labelled with the engine, and no series on the others (no panel or alert reads a fake 0)."""
+    tl = Timeline(10, 61)
+    scenario = Scenario("engine-agnostic layer: every signal on every engine that has it, none elsewhere", tl)
+    engines = {kind: Engine("gpu-node-1", f"model-{kind}", PORTS["vllm"] + index, kind)
+               for index, kind in enumerate(ENGINES)}
+    for engine in engines.values():
+        scenario.series += fleet.engine_series(tl, engine)
+    for signal in fleet.catalog.recording.engine_signals:
+        values = LAYER.get(signal.record)
+        for kind, engine in engines.items():
+            selector = f'{signal.record}{{instance="{engine.instance}"}}'
+            if kind in signal.lacks:
+                scenario.expect_none(selector, "10m")
+            elif values is not None and kind in values:
+                scenario.expect_value(selector, "10m", fleet.layer_labels(engine), values[kind])
+    trtllm = engines["trtllm"]
+    scenario.expect_value(f'instance_model_reason:engine_requests:rate5m{{instance="{trtllm.instance}"}}', "10m",
+                          {**fleet.layer_labels(trtllm), "finished_reason": "stop"}, 10)
+    availability = next(slo for slo in fleet.catalog.slos.slos if slo.ratio)
+    errors = 10 * 0.3 * float(error_budget(availability, fleet.settings.slo.targets_for(engines["vllm"].model_name)))
+    scenario.expect_value(f'instance_model:engine_request_errors:ratio_rate5m{{instance="{engines["vllm"].instance}"}}',
+                          "10m", fleet.layer_labels(engines["vllm"]), errors / 10)
+    return scenario
 
 
 def recorded_values(fleet: Fleet) -> Scenario:

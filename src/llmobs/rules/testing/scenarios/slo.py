@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from llmobs import conventions
 from llmobs.catalog import SloDefinition
+from llmobs.conventions import ENGINES, PORTS
 from llmobs.rules.slo import describe_target, error_budget
 from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Timeline, alert_test
@@ -26,8 +27,24 @@ class Burn:
 
 def scenarios(fleet: Fleet) -> list[Scenario]:
     models = [*sorted(fleet.settings.slo.models), fleet.default_model()]
-    return [burn(fleet, slo, model, case) for slo in fleet.catalog.slos.slos for model in models
-            for case in _burns(fleet, slo, model, last=model == models[-1])]
+    return [*(burn(fleet, slo, model, case) for slo in fleet.catalog.slos.slos for model in models
+              for case in _burns(fleet, slo, model, last=model == models[-1])),
+            *(burn(fleet, slo, fleet.default_model(), _burns(fleet, slo, fleet.default_model(), last=False)[0], kind)
+              for slo in fleet.catalog.slos.slos for kind in ENGINES[1:] if kind in fleet.catalog.slo_engines(slo)),
+            no_slo_without_the_signal(fleet)]
+
+
+def no_slo_without_the_signal(fleet: Fleet) -> Scenario:
+    """Engines that lack an SLO's signal get no SLI series for their model, so no burn alert can be
+    generated for them (here: llama.cpp, every SLO; TensorRT-LLM, availability)."""
+    scenario = Scenario("no SLO series for a model on an engine without the signal", TL)
+    for index, kind in enumerate(ENGINES[1:]):
+        scenario.series += fleet.engine_series(TL, Engine("gpu-node-1", f"model-{kind}", 9000 + index, kind))
+    for slo in fleet.catalog.slos.slos:
+        for kind in sorted(set(ENGINES) - fleet.catalog.slo_engines(slo)):
+            scenario.expect_none(f'{conventions.sli_error_ratio("5m")}{{slo="{slo.name}", model_name="model-{kind}"}}',
+                                 "10m")
+    return scenario
 
 
 def _factors(fleet: Fleet, severity: str) -> list[float]:
@@ -46,7 +63,7 @@ def _burns(fleet: Fleet, slo: SloDefinition, model: str, last: bool) -> list[Bur
     cases = [Burn("fast", fast, ("critical", "warning"))]
     if last:
         cases.append(Burn("slow", (max(_factors(fleet, "warning")) + min(page)) / 2, ("warning",)))
-        if slo.latency and len(slo.latency.histograms) > 1:
+        if slo.latency and len(fleet.catalog.slo_histograms(slo, "vllm")) > 1:
             cases.append(Burn("fast, vLLM < 0.11 names", fast, ("critical", "warning"), old_names=True))
         if slo.ratio and slo.ratio.refused:
             cases.append(Burn("fast, refused at admission (503)", fast, ("critical", "warning"), refused=True))
@@ -62,15 +79,16 @@ def _refuse_instead_of_failing(scenario: Scenario, share: float) -> None:
                  reason="max_num_queued_reqs")
 
 
-def burn(fleet: Fleet, slo: SloDefinition, model: str, case: Burn) -> Scenario:
-    """A steady burn from the start: every window sees it once the 5m one is full."""
+def burn(fleet: Fleet, slo: SloDefinition, model: str, case: Burn, kind: str = "vllm") -> Scenario:
+    """A steady burn from the start, on an engine of `kind`: every window sees it once the 5m one is full."""
     targets = fleet.settings.slo.targets_for(model)
     budget = float(error_budget(slo, targets))
     period = fleet.settings.slo.period
     share = round(case.rate * budget, 6)
-    scenario = Scenario(f"{slo.name} SLO of {model}: {case.title} burn ({case.rate:g}x)", TL)
-    scenario.series += fleet.vllm_engine(TL, Engine("gpu-node-1", model), old_names=case.old_names,
-                                     bad_share={slo.name: share})
+    scenario = Scenario(f"{slo.name} SLO of {model} on {kind}: {case.title} burn ({case.rate:g}x)", TL)
+    engine = Engine("gpu-node-1", model, PORTS[kind], kind)
+    scenario.series += (fleet.vllm_engine(TL, engine, old_names=case.old_names, bad_share={slo.name: share})
+                        if kind == "vllm" else fleet.engine_series(TL, engine, bad_share={slo.name: share}))
     if case.refused:
         _refuse_instead_of_failing(scenario, share)
     expected = [fleet.expect(
