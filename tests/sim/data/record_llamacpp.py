@@ -85,7 +85,8 @@ def build(base_image: str, tag: str) -> dict:
         generated = time.perf_counter() - started
         model = (Path(context) / llamacpp.MODEL_FILE).read_bytes()
         started = time.perf_counter()
-        _docker("build", "--tag", tag, "--build-arg", f"{llamacpp.BASE_ARG}={base_image}", context)
+        # No cache: the time measured is that of a first build (the packages' download included).
+        _docker("build", "--no-cache", "--tag", tag, "--build-arg", f"{llamacpp.BASE_ARG}={base_image}", context)
         built = time.perf_counter() - started
     return {"model_generation_s": round(generated, 3), "image_build_s": round(built, 1),
             "model_bytes": len(model), "model_sha256": hashlib.sha256(model).hexdigest()}
@@ -99,6 +100,9 @@ def serve(image: str, *run_args: str, command: tuple[str, ...] = ()):
     try:
         port = _docker("port", container, str(llamacpp.PORT)).stdout.split(":")[-1].strip()
         yield f"http://127.0.0.1:{port}", container
+    except BaseException:
+        print(_docker("logs", "--tail", "40", container, check=False).stderr[-4000:], file=sys.stderr)
+        raise
     finally:
         _docker("rm", "--force", container, check=False)
 
@@ -136,14 +140,14 @@ def chat(url: str, prompt: str, seed: int, stream: bool, max_tokens: int = 32) -
     return request, next(event["usage"]["completion_tokens"] for event in events if event.get("usage")), lines
 
 
-def load(url: str, clients: int, per_client: int) -> dict:
+def load(url: str, clients: int, per_client: int, max_tokens: int = 32) -> dict:
     """`clients` threads, each sending `per_client` completions, alternately streamed and not."""
     tokens = [0] * clients
 
     def client(index: int) -> None:
         for n in range(per_client):
             seed = index * per_client + n
-            tokens[index] += chat(url, PROMPTS[seed % len(PROMPTS)], seed, stream=n % 2 == 1)[1]
+            tokens[index] += chat(url, PROMPTS[seed % len(PROMPTS)], seed, n % 2 == 1, max_tokens)[1]
 
     threads = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
     started = time.perf_counter()
@@ -160,7 +164,7 @@ def _gauge(text: str, name: str) -> float:
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name} "))
 
 
-def busy_scrape(url: str, clients: int, per_client: int) -> tuple[str, dict]:
+def busy_scrape(url: str, clients: int, per_client: int, max_tokens: int) -> tuple[str, dict]:
     """Load with more clients than slots while scraping; the scrape that saw the most work in flight."""
     best, samples, health, done = "", [], [], threading.Event()
 
@@ -177,7 +181,7 @@ def busy_scrape(url: str, clients: int, per_client: int) -> tuple[str, dict]:
     scraper = threading.Thread(target=scrape)
     scraper.start()
     try:
-        figures = load(url, clients, per_client)
+        figures = load(url, clients, per_client, max_tokens)
     finally:
         done.set()
         scraper.join()
@@ -217,6 +221,17 @@ def memory(container: str) -> dict:
     return {"memory_now": now.split(" / ")[0], "memory_peak_mib": round(int(peak) / 2**20, 1) if peak else None}
 
 
+def container_facts(container: str, started: float, timeout: float = 30.0) -> dict:
+    """Who the server runs as, and when Docker's healthcheck first called the container healthy."""
+    user, state = _docker("exec", container, "id").stdout.strip(), ""
+    while time.perf_counter() - started < timeout:
+        state = _docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip()
+        if state == "healthy":
+            return {"user": user, "docker_healthy_after_s": round(time.perf_counter() - started, 1)}
+        time.sleep(0.5)
+    sys.exit(f"Docker's healthcheck did not call the container healthy within {timeout:.0f} s (last: {state})")
+
+
 def record_main(image: str) -> tuple[dict, str, str]:
     """The recording proper: (JSON answers and figures, idle exposition, busy exposition)."""
     started = time.perf_counter()
@@ -224,7 +239,7 @@ def record_main(image: str) -> tuple[dict, str, str]:
         health = wait_ready(url, started)
         answers = {"GET /health while loading": health["loading"], "GET /health": health["ready"]}
         _http(f"{url}/metrics")  # a scrape resets the throughput gauges: start from nothing
-        for path in ("/v1/models", "/props", "/slots"):
+        for path in ("/v1/health", "/v1/models", "/props", "/slots"):
             answers[f"GET {path}"] = _answer(*_http(f"{url}{path}"))
         for stream in (False, True):
             request, _, lines = chat(url, PROMPTS[0], seed=1, stream=stream)
@@ -233,31 +248,37 @@ def record_main(image: str) -> tuple[dict, str, str]:
                                                                                         "body": body}
         answers["GET /metrics Content-Type"] = _content_type(f"{url}/metrics")
         answers["token counters around one long request"] = counters_mid_request(url)
-        busy, busy_figures = busy_scrape(url, clients=3, per_client=6)
+        for _ in range(3):  # a queue shows only when three requests overlap at a scrape
+            busy, busy_figures = busy_scrape(url, clients=3, per_client=8, max_tokens=96)
+            if busy_figures["max_requests_deferred"] >= 1:
+                break
+        else:
+            sys.exit("no scrape saw a request waiting for a slot: the busy recording would show no queue")
         _http(f"{url}/metrics")
         single = load(url, clients=1, per_client=8)
         idle = _http(f"{url}/metrics")[1]
         figures = {"server_start_s": health["ready_s"], "single_client": single, "three_clients": busy_figures,
-                   **memory(container)}
+                   **memory(container), **container_facts(container, started)}
         config = json.loads(_docker("inspect", "--format", "{{json .Config}}", container).stdout)
+    figures["image_mib"] = round(int(_docker("image", "inspect", "--format", "{{.Size}}", image).stdout) / 2**20)
     return {"command": config["Entrypoint"] + config["Cmd"], "answers": answers, "measured": figures}, idle, busy
 
 
-def record_options(image: str) -> dict:
-    """What changes with the options: no `--metrics`, and an API key (LLAMA_API_KEY)."""
-    answers = {}
+def record_options(image: str) -> tuple[dict, list[dict]]:
+    """What changes with the options (no `--metrics`, an API key), and the loading answers caught."""
+    answers, loading = {}, []
     command = ("--host", "0.0.0.0", "--port", str(llamacpp.PORT), "--model", f"/models/{llamacpp.MODEL_FILE}")
     with serve(image, "--entrypoint", "llama-server", command=command) as (url, _):
-        wait_ready(url, time.perf_counter())
+        loading.append(wait_ready(url, time.perf_counter())["loading"])
         answers["GET /metrics without --metrics"] = _answer(*_http(f"{url}/metrics"))
     with serve(image, "--env", f"LLAMA_API_KEY={API_KEY}") as (url, _):
-        wait_ready(url, time.perf_counter())
+        loading.append(wait_ready(url, time.perf_counter())["loading"])
         bearer = {"Authorization": f"Bearer {API_KEY}"}
         answers["with an API key"] = {
             "GET /health": _http(f"{url}/health")[0], "GET /v1/models": _http(f"{url}/v1/models")[0],
             "GET /metrics": _http(f"{url}/metrics")[0], "GET /metrics with the key": _http(f"{url}/metrics",
                                                                                            headers=bearer)[0]}
-    return answers
+    return answers, loading
 
 
 def main() -> None:
@@ -268,10 +289,17 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.image or args.base_image):
         parser.error("give --base-image (to build) or --image")
+    print(f"building {args.tag} FROM {args.base_image}" if not args.image else f"recording {args.image}",
+          file=sys.stderr)
     built = build(args.base_image, args.tag) if not args.image else {}
     image = args.image or args.tag
     recording, idle, busy = record_main(image)
-    recording["answers"] |= record_options(image)
+    print("recorded the main server; now without --metrics and with an API key", file=sys.stderr)
+    options, loading = record_options(image)
+    recording["answers"] |= options
+    # The model loads in a fraction of a second: keep the loading answer of whichever start caught one.
+    answers = recording["answers"]
+    answers["GET /health while loading"] = next(filter(None, [answers["GET /health while loading"], *loading]), None)
     version = llamacpp.upstream_version()
     recording = {"engine": "llama.cpp llama-server", "debian_package": f"llama.cpp-tools {llamacpp.pinned()}",
                  "libggml0": llamacpp.pinned("GGML_VERSION"), "model": asdict(DEFAULT_MODEL), **recording}
