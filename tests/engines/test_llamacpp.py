@@ -93,3 +93,12 @@ def test_busy_recording_shows_a_queue() -> None:
     busy = dict(match.group(0).split() for match in SAMPLE.finditer(_recorded(f"llamacpp-{VERSION}-busy.prom")))
     assert float(busy["llamacpp:requests_processing"]) == 2
     assert float(busy["llamacpp:requests_deferred"]) >= 1
+
+
+def test_values_have_six_significant_digits_at_most() -> None:
+    """C++'s default stream precision, which quantises big counters (docs/engines-llamacpp.md)."""
+    for recording in (f"llamacpp-{VERSION}.prom", f"llamacpp-{VERSION}-busy.prom"):
+        values = [match.group(0).rsplit(" ", 1)[1] for match in SAMPLE.finditer(_recorded(recording))]
+        digits = [len(value.split("e")[0].replace(".", "").lstrip("0")) for value in values]
+        assert max(digits) <= 6, recording
+        assert any(digit == 6 for digit in digits), recording

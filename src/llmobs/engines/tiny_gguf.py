@@ -44,8 +44,8 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinyLlama:
-    """The model's shape. The defaults give a file of about 1.7 MB that a 2-core machine serves at
-    hundreds of tokens per second; the lab may choose a bigger one to keep the engine visibly busy."""
+    """The model's shape. The defaults give a file of 1.7 MB that one CPU thread serves at about two
+    thousand tokens per second; the lab may choose a bigger one to keep the engine visibly busy."""
 
     name: str = "llmobs-tiny-llama"
     n_embd: int = 128
