@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from llmobs import promql, templating
 from llmobs.catalog import SEVERITIES
 from llmobs.errors import ConfigError, ConfigErrors
 from llmobs.settings import (
@@ -29,7 +30,6 @@ from llmobs.settings import (
     Settings,
     SlackReceiver,
     WebhookReceiver,
-    as_settings,
 )
 from llmobs.yamlfmt import dump, generated_header
 
@@ -37,31 +37,36 @@ CONFIG_FILE = "alertmanager/alertmanager.yml"
 TEMPLATES_DIR = "alertmanager/templates"
 DISCARD = "llmobs-discard"  # a receiver without integrations: what it gets is dropped
 WATCHDOG = "Watchdog"
+HOST_DOWN = "HostDown"  # silences the alerts of these components on its host
+HOST_COMPONENTS = ("gpu", "engine", "host")
 # Labels that identify "the same alert" for critical-inhibits-warning (absent on both sides = equal).
 SAME_ALERT = ("alertname", "gpu", "instance", "model_name", "slo", "mountpoint")
+TEMPLATES = ("llmobs.tmpl",)  # under src/llmobs/templates/alertmanager/
 _HEADER = generated_header("the llmobs settings (alertmanager section)")
 _FROM_FILE = "use %s so that Alertmanager reads it from a file"
 
 
-def _matcher(label: str, values: tuple[str, ...] | list[str]) -> str:
-    if len(values) == 1:
-        return f'{label}="{values[0]}"'
-    return f'{label}=~"{"|".join(values)}"'
+class MissingSecretError(ConfigError):
+    """A receiver's `*_secret` names a variable that has no value."""
+
+    def __init__(self, field: str, variable: str, alternative: str):
+        self.variable = variable
+        super().__init__(field, f"the secret variable {variable} is not set",
+                         f"set {variable} in the environment (llmobs generate) or pass it in `secrets` (the Ansible "
+                         f"filter, from the vault), or {alternative}")
 
 
 class _Secrets:
     """Resolves `*_secret` variables; collects every missing one so the user fixes them at once."""
 
     def __init__(self, values: Mapping[str, str]):
-        self.values, self.errors = values, []
+        self.values: Mapping[str, str] = values
+        self.errors: list[ConfigError] = []
 
     def get(self, variable: str, field: str, alternative: str) -> str:
         value = self.values.get(variable)
         if not value:
-            self.errors.append(ConfigError(
-                field, f"the secret variable {variable} is not set",
-                f"set {variable} in the environment (llmobs generate) or pass it in `secrets` (the Ansible "
-                f"filter, from the vault), or {alternative}"))
+            self.errors.append(MissingSecretError(field, variable, alternative))
             return ""
         return value
 
@@ -111,18 +116,17 @@ def _integration(receiver: Any, field: str, secrets: _Secrets) -> tuple[str, dic
 
 def _timed(settings: Settings, severities: tuple[str, ...]) -> list[dict[str, Any]]:
     """Child routes that time each severity (they inherit the receiver of their parent)."""
-    return [{"matchers": [f'severity="{s}"'], **settings.alertmanager.timing[s].model_dump()}
+    return [{"matchers": [str(promql.eq("severity", s))], **settings.alertmanager.timing[s].model_dump()}
             for s in SEVERITIES if s in severities]
 
 
 def _route(settings: Settings, route: Route) -> dict[str, Any]:
     matchers = []
     if route.severity:
-        matchers.append(_matcher("severity", route.severity))
+        matchers.append(str(promql.one_of("severity", route.severity)))
     if route.team:
-        matchers.append(_matcher("team", route.team))
-    matchers += [f'{label}=~"{regex.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                 for label, regex in route.matchers.items()]
+        matchers.append(str(promql.one_of("team", route.team)))
+    matchers += [str(promql.matches(label, regex)) for label, regex in route.matchers.items()]
     result: dict[str, Any] = {"receiver": route.receiver}
     if matchers:
         result["matchers"] = matchers
@@ -159,82 +163,44 @@ def config(settings: Settings, secrets: Mapping[str, str]) -> dict[str, Any]:
             **root_timing,
             "routes": [
                 # The dead man's switch: notified at every repeat interval, never grouped with others.
-                {"matchers": [f'alertname="{WATCHDOG}"'], "receiver": watchdog_receiver, "group_wait": "0s",
-                 "group_interval": am.watchdog.repeat_interval, "repeat_interval": am.watchdog.repeat_interval},
+                {"matchers": [str(promql.eq("alertname", WATCHDOG))], "receiver": watchdog_receiver,
+                 "group_wait": "0s", "group_interval": am.watchdog.repeat_interval,
+                 "repeat_interval": am.watchdog.repeat_interval},
                 *(_route(settings, route) for route in am.routes),
                 *_timed(settings, SEVERITIES),
             ],
         },
         "inhibit_rules": [
-            {"source_matchers": ['alertname="HostDown"'],
-             "target_matchers": ['component=~"gpu|engine|host"', 'alertname!="HostDown"'],
+            {"source_matchers": [str(promql.eq("alertname", HOST_DOWN))],
+             "target_matchers": [str(promql.one_of("component", HOST_COMPONENTS)),
+                                 str(promql.ne("alertname", HOST_DOWN))],
              "equal": [host]},
-            {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
+            {"source_matchers": [str(promql.eq("severity", "critical"))],
+             "target_matchers": [str(promql.eq("severity", "warning"))],
              "equal": [SAME_ALERT[0], host, *SAME_ALERT[1:]]},
-            {"source_matchers": ['severity=~"critical|warning"'], "target_matchers": ['severity="info"'],
+            {"source_matchers": [str(promql.one_of("severity", ("critical", "warning")))],
+             "target_matchers": [str(promql.eq("severity", "info"))],
              "equal": [SAME_ALERT[0], host, *SAME_ALERT[1:]]},
         ],
         "receivers": receivers,
     }
 
 
-def render_config(settings: Settings | dict[str, Any] | None = None,
-                  secrets: Mapping[str, str] | None = None) -> str:
+def render_config(settings: Settings, secrets: Mapping[str, str] | None = None) -> str:
     """alertmanager.yml; `secrets` maps variable names to values (default: the environment)."""
-    settings = as_settings(settings)
     return dump(config(settings, os.environ if secrets is None else secrets), _HEADER)
 
 
-def render_templates(settings: Settings | dict[str, Any] | None = None) -> dict[str, str]:
-    """{file name: text} of alertmanager/templates/."""
-    host = as_settings(settings).labels.host
-    return {"llmobs.tmpl": TEMPLATE.replace("__HOST__", host)}
+def artifacts(settings: Settings) -> dict[str, str]:
+    """alertmanager/ for `llmobs generate` (secrets from the environment)."""
+    files = {CONFIG_FILE: render_config(settings)}
+    files.update({f"{TEMPLATES_DIR}/{name}": text for name, text in render_templates(settings).items()})
+    return files
 
 
-# Notification texts. `__HOST__` becomes the host label name (setting labels.host).
-TEMPLATE = """{{/* Generated by `llmobs generate` (src/llmobs/alertmanager.py): do not edit. */}}
+def render_templates(settings: Settings) -> dict[str, str]:
+    """{file name: text} of alertmanager/templates/ (src/llmobs/templates/alertmanager/)."""
+    return {name: templating.render_file(f"alertmanager/{name}", {"host": settings.labels.host})
+            for name in TEMPLATES}
 
-{{/* "[FIRING:2] GpuXidFatal (critical) on gpu-node-1" */}}
-{{ define "llmobs.title" -}}
-[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }}
-{{- with .CommonLabels.severity }} ({{ . }}){{ end }}
-{{- with index .CommonLabels "__HOST__" }} on {{ . }}{{ end }}
-{{- with .CommonLabels.model_name }}, {{ . }}{{ end }}
-{{- end }}
 
-{{/* One alert: what, measured value (in the description), and what to do (the runbook). */}}
-{{ define "llmobs.alert" -}}
-{{ .Annotations.summary }}
-{{ .Annotations.description }}
-{{- with .Annotations.runbook_url }}
-Runbook: {{ . }}{{ end }}
-{{- end }}
-
-{{ define "llmobs.text" -}}
-{{ range .Alerts.Firing }}{{ template "llmobs.alert" . }}
-
-{{ end }}
-{{- if .Alerts.Resolved }}Resolved:
-{{ range .Alerts.Resolved }}- {{ .Annotations.summary }}
-{{ end }}{{ end }}
-{{- end }}
-
-{{ define "llmobs.slack.color" -}}
-{{ if eq .Status "resolved" }}good{{ else if eq .CommonLabels.severity "critical" }}danger{{ else }}warning{{ end }}
-{{- end }}
-
-{{ define "llmobs.pagerduty.severity" -}}
-{{ if .CommonLabels.severity }}{{ .CommonLabels.severity }}{{ else }}critical{{ end }}
-{{- end }}
-
-{{ define "llmobs.email.html" -}}
-<html><body>
-<h2>{{ template "llmobs.title" . }}</h2>
-{{ range .Alerts }}<div style="margin-bottom:1em">
-<b>{{ .Status | toUpper }}: {{ .Annotations.summary }}</b><br>
-{{ .Annotations.description }}<br>
-{{ with .Annotations.runbook_url }}<a href="{{ . }}">Runbook</a>{{ end }}
-</div>
-{{ end }}</body></html>
-{{- end }}
-"""

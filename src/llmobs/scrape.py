@@ -18,35 +18,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from llmobs import catalog as catalog_mod
-from llmobs import yamlfmt
+from llmobs import conventions, yamlfmt
+from llmobs.conventions import EXPORTER_PORTS, JOB_ORDER, ExporterJob, Job
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings
+from llmobs.types import Address, Duration, LabelName, Port, Strict, duration_seconds
 
-# Jobs whose targets come from a host's `exporters` (vLLM targets come from settings.vllm_endpoints),
-# with the port each listens on unless the host says otherwise.
-EXPORTER_PORTS = {"node": 9100, "dcgm": 9400, "prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
-JOB_ORDER = ("prometheus", "alertmanager", "grafana", "node", "dcgm", "vllm")
-
-ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana"]
-Job = Literal["node", "dcgm", "vllm", "prometheus", "alertmanager", "grafana"]
-Duration = Annotated[str, Field(pattern=catalog_mod.DURATION_PATTERN, description="e.g. 10s, 1m")]
-Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", description="a host name or an IPv4 address")]
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+# Jobs whose targets come from a host's `exporters` (ExporterJob, each on its EXPORTER_PORTS port unless the
+# host says otherwise); vLLM targets come from settings.vllm_endpoints.
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Exporter(_Strict):
+class Exporter(Strict):
     address: Address | None = Field(None, description="unset: the host's address")
-    port: int | None = Field(None, ge=1, le=65535, description="unset: the job's standard port")
+    port: Port | None = Field(None, description="unset: the job's standard port")
     discovery: Literal["file", "dns"] = Field(
         "file", description="dns: found by name when its container runs (optional services of a lab)")
 
 
-class Host(_Strict):
+class Host(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/-]+$")]
     address: Address | None = Field(None, description="unset: the name")
     exporters: dict[ExporterJob, Exporter] = Field(default_factory=dict)
@@ -99,7 +88,7 @@ class HttpClient(BaseModel):
         return self
 
 
-class ScrapeOptions(_Strict):
+class ScrapeOptions(Strict):
     scrape_interval: Duration = "15s"
     scrape_timeout: Duration = "10s"
     evaluation_interval: Duration = "10s"
@@ -107,7 +96,7 @@ class ScrapeOptions(_Strict):
     job_intervals: dict[Job, Duration] = Field(default_factory=lambda: {"dcgm": "10s", "vllm": "10s"})
     external_labels: dict[LabelName, str] = Field(default_factory=dict)
     alertmanagers: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+:[0-9]+$")], ...] = (
-        "alertmanager:9093",)
+        conventions.instance(conventions.COMPOSE_SERVICES["alertmanager"], EXPORTER_PORTS["alertmanager"]),)
     remote_write: tuple[RemoteWrite, ...] = ()
     rule_files: tuple[str, ...] = ("rules/*.yml",)
     # How Prometheus talks to targets (and Alertmanagers) that serve TLS or basic auth: scheme,
@@ -117,7 +106,7 @@ class ScrapeOptions(_Strict):
 
     @model_validator(mode="after")
     def _timeout_fits(self) -> ScrapeOptions:
-        seconds = catalog_mod.duration_seconds
+        seconds = duration_seconds
         shortest = min([seconds(self.scrape_interval), *map(seconds, self.job_intervals.values())])
         if seconds(self.scrape_timeout) > shortest:
             raise ValueError(f"scrape_timeout {self.scrape_timeout} is longer than the shortest scrape interval")

@@ -11,8 +11,10 @@ import yaml
 
 from llmobs import scrape
 from llmobs.errors import ConfigError
+from llmobs.lab.prometheus import render_lab_prometheus
 from llmobs.settings import load_settings, load_settings_file
-from llmobs.sim.topology import load_topology, render_lab_prometheus
+from llmobs.sim.topology import load_topology
+from llmobs.workspace import Workspace
 
 from .conftest import REPO
 
@@ -73,7 +75,7 @@ def test_fleet_config_passes_promtool_and_labels_every_target(tmp_path: Path) ->
 
 def test_lab_output_is_committed_and_valid(tmp_path: Path) -> None:
     settings = load_settings_file(REPO / "compose" / "lab-settings.yml")
-    files = render_lab_prometheus(settings)
+    files = render_lab_prometheus(settings, Workspace(REPO))
     for path, text in files.items():
         assert (REPO / path).read_text() == text, f"{path} differs from `llmobs generate`"
     topology = load_topology(REPO / "compose" / "lab-topology.yml")

@@ -10,33 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from llmobs import catalog as catalog_mod
-from llmobs.catalog import AlertRule, SloCatalog, SloDefinition
-from llmobs.rules import promql
-from llmobs.rules.alerts import alert_rule
-from llmobs.settings import Settings, SloTargets, load_settings
+from llmobs import conventions as names
+from llmobs import promql
+from llmobs.catalog import Severity, SloCatalog, SloDefinition
+from llmobs.promql import MatcherLike, selector
+from llmobs.rules.alerts import alerting_rule
+from llmobs.rules.models import AlertingRule, RecordingRule, RuleGroup
+from llmobs.settings import Settings, SloTargets
 
-PAGE = "slo-burn"
-RATIO = "slo:sli_error:ratio_rate"
-
-
-def load_spec() -> SloCatalog:
-    """The SLO definitions and alert windows of the catalog."""
-    return catalog_mod.load().slos
-
-
-def recorded_names(settings: Settings | None = None) -> list[str]:
-    """Every `slo:*` series the SLO rules record (for the settings' SLO period)."""
-    return load_spec().recorded_names((settings or load_settings()).slo.period)
+PAGE = names.SLO_BURN_PAGE
 
 
 @dataclass(frozen=True)
 class Scope:
     """The models one set of SLO rules covers and their targets."""
 
-    matcher: str  # e.g. model_name="m" or model_name!~"m1|m2"; empty: every model
+    matcher: MatcherLike  # e.g. model_name="m" or model_name!~"m1|m2"; empty: every model
     targets: SloTargets
     model: str | None = None  # the one model of a per-model scope
 
@@ -44,15 +34,15 @@ class Scope:
         """Static rule labels: they keep the rules of each SLO and scope distinct (promtool's lint)."""
         return {"slo": slo.name, **({"model_name": self.model} if self.model else {})}
 
-    def selector(self, *matchers: str) -> str:
-        given = [m for m in (*matchers, self.matcher) if m]
-        return "{" + ", ".join(given) + "}" if given else ""
+    def select(self, metric: str, *matchers: MatcherLike) -> str:
+        """`metric{matchers..., scope}`."""
+        return selector(metric, *matchers, self.matcher)
 
 
 def scopes(settings: Settings) -> list[Scope]:
     models = sorted(settings.slo.models)
-    result = [Scope(f"model_name={promql.string(m)}", settings.slo.targets_for(m), m) for m in models]
-    result.append(Scope(f"model_name!~{promql.regex_alternatives(models)}" if models else "", settings.slo.defaults))
+    result = [Scope(promql.eq("model_name", m), settings.slo.targets_for(m), m) for m in models]
+    result.append(Scope(promql.none_of("model_name", models) if models else "", settings.slo.defaults))
     return result
 
 
@@ -68,17 +58,18 @@ def sli_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
     """Error ratio of the SLO over `window`, per model_name."""
     if slo.ratio:
         metric, errors = slo.ratio.metric, slo.ratio.error_matchers
-        total = f"sum by (model_name) (rate({metric}{scope.selector()}[{window}]))"
-        return (f"(\n  sum by (model_name) (rate({metric}{scope.selector(errors)}[{window}]))\n  or {total} * 0\n)\n"
+        total = f"sum by (model_name) (rate({scope.select(metric)}[{window}]))"
+        return (f"(\n  sum by (model_name) (rate({scope.select(metric, errors)}[{window}]))\n  or {total} * 0\n)\n"
                 f"/\n({total} > 0)")
     threshold = getattr(scope.targets, slo.latency.threshold)
 
-    def bucket_rate(le: str) -> str:
-        sources = " or ".join(f"rate({h}_bucket{scope.selector(le)}[{window}])" for h in slo.latency.histograms)
+    def bucket_rate(le: float | str) -> str:
+        sources = " or ".join(f"rate({scope.select(f'{h}_bucket', promql.le(le))}[{window}])"
+                              for h in slo.latency.histograms)
         return f"sum by (model_name) ({sources})"
 
-    good = bucket_rate(f"le=~{promql.le_regex(threshold)}")
-    total = bucket_rate('le="+Inf"')
+    good = bucket_rate(threshold)
+    total = bucket_rate("+Inf")
     return f"1 - (\n  {good}\n  /\n  ({total} > 0)\n)"
 
 
@@ -90,57 +81,75 @@ def describe_target(slo: SloDefinition, targets: SloTargets) -> str:
     return f"objective {objective} of {slo.ratio.events}"
 
 
-def recording_groups(settings: Settings, spec: SloCatalog) -> list[dict[str, Any]]:
+def _ratio(slo: SloDefinition, scope: Scope, window: str) -> str:
+    """The SLO's recorded error ratio over `window`, for the scope's models."""
+    return _mine(slo, scope, names.sli_error_ratio(window))
+
+
+def _mine(slo: SloDefinition, scope: Scope, metric: str) -> str:
+    return scope.select(metric, promql.eq("slo", slo.name))
+
+
+def _meta_rules(slo: SloDefinition, scope: Scope, period: str) -> list[tuple[str, str]]:
+    """(record, expr) of the SLO's meta series: the period's ratio, objective, budget and burn rates."""
+    def mine(metric: str) -> str:
+        return _mine(slo, scope, metric)
+
+    budget = error_budget(slo, scope.targets)
+    objective = _decimal(getattr(scope.targets, slo.objective))
+    ratio_5m, ratio_period = names.sli_error_ratio("5m"), names.sli_error_ratio(period)
+    return [
+        (ratio_period, f"avg_over_time({mine(ratio_5m)}[{period}])"),
+        (names.SLO_OBJECTIVE, f"{mine(ratio_period)} * 0 + {objective}"),
+        (names.SLO_ERROR_BUDGET, f"{mine(ratio_period)} * 0 + {budget}"),
+        (names.SLO_CURRENT_BURN_RATE, f"{mine(ratio_5m)} / {budget}"),
+        (names.SLO_PERIOD_BURN_RATE, f"{mine(ratio_period)} / {budget}"),
+        (names.SLO_PERIOD_BUDGET_REMAINING, f"1 - {mine(names.SLO_PERIOD_BURN_RATE)}"),
+    ]
+
+
+def recording_groups(settings: Settings, spec: SloCatalog) -> list[RuleGroup]:
+    """Per SLO: the error ratios over the SLI windows, then the meta series, for every scope."""
     period = settings.slo.period
     groups = []
     for slo in spec.slos:
-        sli, meta = [], []
+        sli: list[RecordingRule] = []
+        meta: list[RecordingRule] = []
         for scope in scopes(settings):
             labels = scope.labels(slo)
-            for window in spec.sli_windows:
-                sli.append({"record": f"{RATIO}{window}", "expr": sli_expr(slo, scope, window), "labels": labels})
-            mine = scope.selector(f"slo={promql.string(slo.name)}")
-            budget = error_budget(slo, scope.targets)
-            objective = _decimal(getattr(scope.targets, slo.objective))
-            meta += [{"record": record, "expr": expr, "labels": labels} for record, expr in (
-                (f"{RATIO}{period}", f"avg_over_time({RATIO}5m{mine}[{period}])"),
-                ("slo:objective:ratio", f"{RATIO}{period}{mine} * 0 + {objective}"),
-                ("slo:error_budget:ratio", f"{RATIO}{period}{mine} * 0 + {budget}"),
-                ("slo:current_burn_rate:ratio", f"{RATIO}5m{mine} / {budget}"),
-                ("slo:period_burn_rate:ratio", f"{RATIO}{period}{mine} / {budget}"),
-                ("slo:period_error_budget_remaining:ratio", f"1 - slo:period_burn_rate:ratio{mine}"),
-            )]
-        groups.append({"name": f"llmobs.slo.{slo.name}.sli", "rules": sli})
-        groups.append({"name": f"llmobs.slo.{slo.name}.meta", "rules": meta})
+            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_expr(slo, scope, window),
+                                  labels=labels) for window in spec.sli_windows]
+            meta += [RecordingRule(record=record, expr=expr, labels=labels)
+                     for record, expr in _meta_rules(slo, scope, period)]
+        groups.append(RuleGroup(name=names.slo_sli_group(slo.name), rules=tuple(sli)))
+        groups.append(RuleGroup(name=names.slo_meta_group(slo.name), rules=tuple(meta)))
     return groups
 
 
-def alert_groups(settings: Settings, spec: SloCatalog) -> list[dict[str, Any]]:
+def alert_groups(settings: Settings, spec: SloCatalog) -> list[RuleGroup]:
+    """The multi-window multi-burn-rate alerts: one rule per SLO, scope and severity."""
+    rules = [rule for slo in spec.slos for scope in scopes(settings) for severity in ("critical", "warning")
+             if (rule := burn_alert(settings, spec, slo, scope, severity))]
+    return [RuleGroup(name=names.alert_group(PAGE), rules=tuple(rules))] if rules else []
+
+
+def burn_alert(settings: Settings, spec: SloCatalog, slo: SloDefinition, scope: Scope,
+               severity: Severity) -> AlertingRule | None:
+    """Fires when both windows of any of the severity's window pairs burn faster than its factor."""
     period = settings.slo.period
-    rules = []
-    for slo in spec.slos:
-        for scope in scopes(settings):
-            mine = scope.selector(f"slo={promql.string(slo.name)}")
-            budget = error_budget(slo, scope.targets)
-            for severity in ("critical", "warning"):
-                windows = [w for w in spec.alert_windows if w.severity == severity]
-                branches = [
-                    f"(\n  {RATIO}{w.short}{mine} / {budget} > {w.factor(period):g}\n"
-                    f"  and\n  {RATIO}{w.long}{mine} / {budget} > {w.factor(period):g}\n)"
-                    for w in windows
-                ]
-                pace = " or ".join(f"{w.factor(period):g}x over {w.long} and {w.short}" for w in windows)
-                rule = AlertRule(alert=slo.alert, severity=severity, expr="", summary="", description="",
-                                 **{"for": "0s"})
-                rendered = alert_rule(
-                    settings, rule, "slo", PAGE, "\nor\n".join(branches),
-                    f"{{{{ $labels.model_name }}}} burns its {slo.title.lower()} error budget",
-                    f"{{{{ $labels.model_name }}}} spends its {slo.title.lower()} error budget"
+    budget = error_budget(slo, scope.targets)
+    windows = [w for w in spec.alert_windows if w.severity == severity]
+    branches = [
+        f"(\n  {_ratio(slo, scope, w.short)} / {budget} > {w.factor(period):g}\n"
+        f"  and\n  {_ratio(slo, scope, w.long)} / {budget} > {w.factor(period):g}\n)"
+        for w in windows
+    ]
+    pace = " or ".join(f"{w.factor(period):g}x over {w.long} and {w.short}" for w in windows)
+    return alerting_rule(
+        settings, slo.alert, severity, default_for="0s", component="slo", page=PAGE,
+        expr="\nor\n".join(branches),
+        summary=f"{{{{ $labels.model_name }}}} burns its {slo.title.lower()} error budget",
+        description=f"{{{{ $labels.model_name }}}} spends its {slo.title.lower()} error budget"
                     f" {{{{ $value | printf \"%.1f\" }}}} times as fast as the {period} objective allows"
-                    f" ({describe_target(slo, scope.targets)}). {severity.capitalize()}"
-                    f" above {pace}.",
-                )
-                if rendered:
-                    rendered["labels"].update(scope.labels(slo))
-                    rules.append(rendered)
-    return [{"name": "llmobs.alerts.slo-burn", "rules": rules}] if rules else []
+                    f" ({describe_target(slo, scope.targets)}). {severity.capitalize()} above {pace}.",
+        labels=scope.labels(slo))

@@ -1,0 +1,110 @@
+"""The kit's naming conventions, in one place (as Sloth's pkg/common/conventions): series and rule-group
+names, rule files, scrape jobs and their ports, the lab's service ports and the runbook page of each alert.
+
+No other module spells one of these names itself: the rule generators, the dashboards, the simulators,
+the promtool tests and the deployment code read them from here. The catalog says *what* is measured
+and alerted on; this module says what the results are called and where they are served.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# ------------------------------------------------------------------------------------- series
+# Info series the rule generators record besides the catalog's recording rules.
+ENGINE_GPU_INFO = "llmobs:engine_gpu:info"  # {host, instance, model_name, gpu} 1 per GPU of each engine
+XID_CLASS_INFO = "llmobs:xid_class:info"  # {xid, xid_class, xid_name, xid_action} 1 per catalogued XID
+
+# SLO series, Sloth's names: the error ratio per window, the meta series of each SLO.
+SLO_OBJECTIVE = "slo:objective:ratio"
+SLO_ERROR_BUDGET = "slo:error_budget:ratio"
+SLO_CURRENT_BURN_RATE = "slo:current_burn_rate:ratio"
+SLO_PERIOD_BURN_RATE = "slo:period_burn_rate:ratio"
+SLO_PERIOD_BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
+SLO_META_SERIES = (SLO_OBJECTIVE, SLO_ERROR_BUDGET, SLO_CURRENT_BURN_RATE, SLO_PERIOD_BURN_RATE,
+                   SLO_PERIOD_BUDGET_REMAINING)
+
+
+def sli_error_ratio(window: str) -> str:
+    """The SLI error ratio over `window` (`5m`, `1h`, ... or the SLO period)."""
+    return f"slo:sli_error:ratio_rate{window}"
+
+
+def slo_series(windows: tuple[str, ...] | list[str], period: str) -> list[str]:
+    """Every `slo:*` series the SLO rules record for the SLI windows and the SLO period."""
+    return [sli_error_ratio(window) for window in (*windows, period)] + list(SLO_META_SERIES)
+
+
+# Latency recording rules: per histogram of the catalog, bucket rates and quantiles at two levels.
+LatencyLevel = Literal["instance_model", "model"]
+LATENCY_LEVELS: tuple[LatencyLevel, ...] = ("instance_model", "model")
+
+
+def latency_buckets(histogram: str, level: LatencyLevel) -> str:
+    """Bucket rates of a latency histogram, e.g. `model_le:vllm_e2e_request_latency_seconds_bucket:rate5m`."""
+    return f"{level}_le:{histogram}_bucket:rate5m"
+
+
+def latency_quantile(histogram: str, level: LatencyLevel) -> str:
+    """Quantiles (label `quantile`) of a latency histogram, e.g. `model:<histogram>:histogram_quantile5m`."""
+    return f"{level}:{histogram}:histogram_quantile5m"
+
+
+# -------------------------------------------------------------------------------- rule groups and files
+RULES_DIR = "prometheus/rules"
+TESTS_DIR = "prometheus/tests"
+RECORDING_FILE, SLO_FILE, INVENTORY_FILE, ALERTS_FILE = "recording.yml", "slo.yml", "inventory.yml", "alerts.yml"
+
+LATENCY_GROUP = "llmobs.vllm.latency"
+XID_CLASSES_GROUP = "llmobs.xid-classes"
+INVENTORY_GROUP = "llmobs.inventory"
+
+
+def alert_group(page: str) -> str:
+    """The rule group of an alert family (one per runbook page)."""
+    return f"llmobs.alerts.{page}"
+
+
+def slo_sli_group(slo: str) -> str:
+    return f"llmobs.slo.{slo}.sli"
+
+
+def slo_meta_group(slo: str) -> str:
+    return f"llmobs.slo.{slo}.meta"
+
+
+# ---------------------------------------------------------------------------------- runbook pages
+RUNBOOKS_DIR = "docs/runbooks"
+SLO_BURN_PAGE = "slo-burn"  # the page of every SLO burn-rate alert (the alert families name their own)
+
+
+def runbook_url(base_url: str, page: str, alert: str) -> str:
+    """runbook_url = <base>/<page>.md#<alert>: the section of the alert on its family's page."""
+    return f"{base_url.rstrip('/')}/{page}.md#{alert.lower()}"
+
+
+# ------------------------------------------------------------------------------- jobs and ports
+# The scrape jobs (keys of the `jobs` settings, whose values are the job names), in prometheus.yml order.
+Job = Literal["node", "dcgm", "vllm", "prometheus", "alertmanager", "grafana"]
+ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana"]  # targets of a host's exporters
+JOB_ORDER: tuple[Job, ...] = ("prometheus", "alertmanager", "grafana", "node", "dcgm", "vllm")
+
+# The port each job's target listens on unless a host says otherwise (vLLM: each endpoint names its own).
+PORTS: dict[Job, int] = {"node": 9100, "dcgm": 9400, "vllm": 8000, "prometheus": 9090, "alertmanager": 9093,
+                         "grafana": 3000}
+EXPORTER_PORTS: dict[ExporterJob, int] = {job: port for job, port in PORTS.items() if job != "vllm"}  # type: ignore[misc]
+
+# The compose service of each job on the kit's docker network (compose/services/<name>.yaml).
+COMPOSE_SERVICES: dict[ExporterJob, str] = {"node": "node-exporter", "dcgm": "dcgm-exporter",
+                                            "prometheus": "prometheus", "alertmanager": "alertmanager",
+                                            "grafana": "grafana"}
+
+# The lab's own services: the simulators' fault-injection (control) port and the alert sink.
+SIM_CONTROL_PORT = 9401
+ALERT_SINK_PORT = 9095
+ALERT_SINK_SERVICE = "alert-sink"
+
+
+def instance(address: str, port: int) -> str:
+    """A scrape target's `instance` label: address:port."""
+    return f"{address}:{port}"
