@@ -83,6 +83,11 @@ def runbook_url(base_url: str, page: str, alert: str) -> str:
     return f"{base_url.rstrip('/')}/{page}.md#{alert.lower()}"
 
 
+# ------------------------------------------------------------------------------------ engines
+# The inference engines an endpoint can run (src/llmobs/catalog/engines.yaml describes each).
+Engine = Literal["vllm", "sglang", "trtllm", "llamacpp"]
+ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "trtllm", "llamacpp")
+
 # ------------------------------------------------------------------------------- jobs and ports
 # The scrape jobs (keys of the `jobs` settings, whose values are the job names), in prometheus.yml order.
 Job = Literal["node", "dcgm", "vllm", "prometheus", "alertmanager", "grafana"]

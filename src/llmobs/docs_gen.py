@@ -15,7 +15,7 @@ from typing import Any
 from llmobs import catalog as catalog_mod
 from llmobs import conventions, templating
 from llmobs.alertmanager import SAME_ALERT
-from llmobs.catalog import Catalog, Layer, Metric
+from llmobs.catalog import Catalog, Metric
 from llmobs.rules import alerting_rules, recording
 from llmobs.rules import slo as slo_rules
 from llmobs.rules.models import AlertingRule
@@ -58,13 +58,32 @@ def _metric_notes(catalog: Catalog, metric: Metric) -> str:
         notes.append(f"deprecated in {metric.deprecated.since}, use `{metric.deprecated.replaced_by}`")
     if metric.optional:
         notes.append(f"optional: {metric.optional}")
+    if metric.versions:
+        notes.append(f"releases {metric.versions}")
     return "; ".join(notes)
 
 
-def _layer(catalog: Catalog, layer: Layer) -> dict[str, Any]:
-    rows = [[f"`{m.name}`", m.type, m.unit, ", ".join(f"`{label}`" for label in catalog.labels_of(m)), m.meaning,
-             _metric_notes(catalog, m)] for m in catalog.layer_metrics(layer)]
-    return {"title": catalog.layers[layer].title, "source": catalog.layers[layer].source, "rows": rows}
+def _rows(catalog: Catalog, metrics: list[Metric]) -> list[list[str]]:
+    return [[f"`{m.name}`", m.type, m.unit, ", ".join(f"`{label}`" for label in catalog.labels_of(m)), m.meaning,
+             _metric_notes(catalog, m)] for m in metrics]
+
+
+def _layers(catalog: Catalog) -> list[dict[str, Any]]:
+    """One section per layer, the inference layer one per engine."""
+    sections = []
+    for layer, info in catalog.layers.items():
+        if layer == "business":
+            continue
+        if layer != "inference":
+            sections.append({"title": info.title, "source": info.source,
+                             "rows": _rows(catalog, catalog.layer_metrics(layer))})
+            continue
+        for engine, about in catalog.engines.items():
+            sections.append({"title": f"{info.title}, {about.title}",
+                             "source": f"{about.source} (`{about.metrics_path}`, default port {about.default_port}); "
+                                       f"checked against {about.versions}",
+                             "rows": _rows(catalog, catalog.engine_metrics(engine))})
+    return sections
 
 
 def _slo_series(catalog: Catalog, period: str) -> list[list[str]]:
@@ -89,7 +108,7 @@ def metrics_catalog(catalog: Catalog, settings: Settings) -> str:
     xids = catalog.xids
     return _render(
         "metrics-catalog.md", host=host, business=catalog.layers["business"], groups=groups,
-        layers=[_layer(catalog, layer) for layer in catalog.layers if layer != "business"],
+        layers=_layers(catalog),
         slo_series=_slo_series(catalog, settings.slo.period),
         slo_rows=[[f"`{s.name}`", (s.latency or s.ratio).events, s.meaning] for s in catalog.slos.slos],
         engine_gpu_info=conventions.ENGINE_GPU_INFO, xid_class_info=conventions.XID_CLASS_INFO,

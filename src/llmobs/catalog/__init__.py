@@ -17,9 +17,10 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from llmobs import conventions
 from llmobs.conventions import ENGINE_GPU_INFO as ENGINE_GPU_INFO  # re-exported for llmobs.dashboards
 from llmobs.conventions import XID_CLASS_INFO as XID_CLASS_INFO
+from llmobs.conventions import Engine
 from llmobs.errors import ConfigError, from_validation_error
 from llmobs.types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: catalog files use durations
-from llmobs.types import Strict, StrictAliased
+from llmobs.types import Port, Strict, StrictAliased
 from llmobs.types import duration_seconds as duration_seconds
 
 Layer = Literal["gpu", "inference", "business", "platform"]
@@ -36,6 +37,17 @@ class LayerInfo(Strict):
     title: str
     source: str
     default_labels: tuple[str, ...] = ()
+
+
+class EngineInfo(Strict):
+    title: str
+    versions: str = Field(description="the releases the catalog's entries were checked against")
+    source: str
+    metrics_path: str = Field(pattern=r"^/")
+    default_port: Port
+    default_labels: tuple[str, ...] = Field(description="labels of the engine's series unless a metric says otherwise")
+    model_label: str | None = Field(description="the label naming the served model; null when the engine has none")
+    recordings: tuple[str, ...] = Field(min_length=1, description="tests/sim/data files of its real exposition")
 
 
 class DcgmField(Strict):
@@ -63,9 +75,15 @@ class Metric(Strict):
     dcgm: DcgmField | None = None
     deprecated: Deprecation | None = None
     optional: str | None = Field(None, description="when the series is absent on a healthy system")
+    engine: Engine | None = Field(None, description="the engine that serves it (inference-layer metrics only)")
+    versions: str | None = Field(None, description="the engine releases its name, type and labels hold for")
 
     @model_validator(mode="after")
     def _consistent(self) -> Metric:
+        if (self.layer == "inference") != (self.engine is not None):
+            raise ValueError("inference-layer metrics (and only those) name their `engine`")
+        if self.engine not in (None, "vllm") and self.versions is None:
+            raise ValueError(f"{self.name}: give the {self.engine} releases it holds for in `versions`")
         if (self.type == "histogram") != (self.buckets is not None):
             raise ValueError("histograms name a bucket family in `buckets`; other types must not")
         if (self.layer == "gpu") != (self.dcgm is not None):
@@ -302,6 +320,7 @@ class SloCatalog(Strict):
 
 class Catalog(Strict):
     layers: dict[Layer, LayerInfo]
+    engines: dict[Engine, EngineInfo]
     bucket_families: dict[str, tuple[float, ...]]
     dcgm_label_fields: tuple[LabelField, ...]
     metrics: tuple[Metric, ...]
@@ -354,8 +373,17 @@ class Catalog(Strict):
     def layer_metrics(self, layer: Layer) -> list[Metric]:
         return [m for m in self.metrics if m.layer == layer]
 
+    def engine_metrics(self, engine: Engine) -> list[Metric]:
+        """The metrics one engine serves, in catalog order."""
+        return [m for m in self.metrics if m.engine == engine]
+
     def labels_of(self, metric: Metric) -> tuple[str, ...]:
-        base = metric.labels if metric.labels is not None else self.layers[metric.layer].default_labels
+        if metric.labels is not None:
+            base = metric.labels
+        elif metric.engine is not None:
+            base = self.engines[metric.engine].default_labels
+        else:
+            base = self.layers[metric.layer].default_labels
         return (*base, *metric.extra_labels)
 
     def alert_rules(self) -> list[AlertRule]:
@@ -411,10 +439,25 @@ def _read(name: str) -> Any:
     return yaml.safe_load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
+def _metrics() -> dict[str, Any]:
+    """metrics.yaml with each other engine's metrics-<engine>.yaml: their metrics and bucket families."""
+    data = _read("metrics.yaml")
+    for engine in conventions.ENGINES[1:]:
+        extra = _read(f"metrics-{engine}.yaml")
+        clash = set(extra.get("bucket_families", {})) & set(data["bucket_families"])
+        if clash:
+            raise ConfigError("bucket_families", f"metrics-{engine}.yaml redefines {sorted(clash)}",
+                              "give the engine's families their own names", "src/llmobs/catalog")
+        data = {**data, "bucket_families": {**data["bucket_families"], **extra.get("bucket_families", {})},
+                "metrics": [*data["metrics"], *extra["metrics"]]}
+    return data
+
+
 def raw() -> dict[str, Any]:
     """The packaged catalog data as one mapping, before validation (tests derive bad variants from it)."""
     return {
-        **_read("metrics.yaml"),
+        **_metrics(),
+        "engines": _read("engines.yaml"),
         "recording": _read("recording_rules.yaml"),
         "gpu_models": _read("gpus.yaml"),
         "alerts": _read("alerts.yaml"),

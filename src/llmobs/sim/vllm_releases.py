@@ -24,7 +24,7 @@ class Release:
 
     def served(self, catalog: Catalog) -> list[Metric]:
         """The catalog's inference metrics this release serves (optional ones need flags the sim has not)."""
-        return [m for m in catalog.layer_metrics("inference") if not m.optional and m.name not in self.lacks
+        return [m for m in catalog.engine_metrics("vllm") if not m.optional and m.name not in self.lacks
                 and (m.deprecated is None or self.old_names)]
 
 
