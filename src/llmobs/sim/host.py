@@ -88,7 +88,7 @@ class HostSim:
             self.listeners["exporter"] = Listener("dcgm-exporter", config.exporter_address, self._exporter_handler())
         for engine in self.engines:
             self.listeners[engine.config.model] = Listener(
-                f"vllm {engine.config.model}", (config.bind, engine.config.port), self._engine_handler(engine))
+                f"{engine.config.engine} {engine.config.model}", (config.bind, engine.config.port), self._engine_handler(engine))
         self.control = Listener("control", (config.bind, config.fault_port), self._control_handler())
 
     def _check_engines(self) -> None:
@@ -216,9 +216,11 @@ class HostSim:
     def _engine_handler(self, engine: Engine) -> type[JsonHandler]:
         served = Served(engine)
         registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=registry)
+        if engine.flavour is None:  # SGLang's and trtllm-serve's multiprocess registries have none of these
+            for collector in (ProcessCollector, PlatformCollector, GCCollector):
+                collector(registry=registry)
         registry.register(engine.collector())
+        metrics_path = self.catalog.engines[engine.config.engine].metrics_path
 
         def models(request: Request) -> Reply:
             engine.count_http(request.path, "GET", "2xx")
@@ -226,7 +228,7 @@ class HostSim:
 
         healthy = Reply(HTTPStatus.OK, b"", "application/json")
         return handler("EngineHandler", {
-            ("GET", "/metrics"): lambda _: Reply(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST),
+            ("GET", metrics_path): lambda _: Reply(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST),
             ("GET", "/health"): lambda _: healthy, ("GET", "/ping"): lambda _: healthy,
             ("GET", "/version"): lambda _: Reply(HTTPStatus.OK, served.version()),
             ("GET", "/v1/models"): models,

@@ -118,6 +118,7 @@ def engine_configs(host: LabHost, settings: Settings) -> tuple[EngineConfig, ...
     configs = []
     for endpoint in endpoints:
         sim = host.sim.engines.get(endpoint.model, SimEngine())
+        # The endpoint's engine once the settings declare one (issue 11); vLLM until then.
         configs.append(EngineConfig(model=endpoint.model, port=endpoint.port, gpus=tuple(endpoint.gpus),
-                                    **sim.model_dump()))
+                                    engine=getattr(endpoint, "engine", "vllm"), **sim.model_dump()))
     return tuple(configs)

@@ -25,6 +25,13 @@ def server_labels(_engine: Engine) -> Labels:
     return {"model_name": UNDEFINED, "engine_type": UNDEFINED}
 
 
+def _finished(engine: Engine) -> list[Labels]:
+    """A finish reason's child exists once a request finished with it (prometheus_client's labels()); the
+    model's aborted and errored requests are in none (1.2.1 counts neither)."""
+    reasons = engine.catalog.metric("request_success_total").label_values["finished_reason"]
+    return [{**server_labels(engine), "finished_reason": reason} for reason in reasons if engine.finished.get(reason)]
+
+
 def page(engine: Engine) -> Page:
     finished = engine.finished
     hist = engine.hist
@@ -37,4 +44,4 @@ def page(engine: Engine) -> Page:
 
 
 FLAVOUR = Flavour(engine="trtllm", version=VERSION, owned_by="tensorrt_llm", buckets={}, server_labels=server_labels,
-                  page=page)
+                  page=page, children={"request_success_total": _finished})
