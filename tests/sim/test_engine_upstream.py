@@ -83,7 +83,7 @@ def test_the_recordings_are_the_releases(pages: tuple[str, dict, dict]) -> None:
 
 def test_the_sim_serves_exactly_the_recorded_families(pages: tuple[str, dict, dict]) -> None:
     engine, recorded, simulated = pages
-    assert set(simulated) == set(recorded), (sorted(set(recorded) - set(simulated)),
+    assert set(simulated) == set(recorded), (engine, sorted(set(recorded) - set(simulated)),
                                              sorted(set(simulated) - set(recorded)))
 
 

@@ -87,8 +87,9 @@ class HostSim:
         if self.exporter:
             self.listeners["exporter"] = Listener("dcgm-exporter", config.exporter_address, self._exporter_handler())
         for engine in self.engines:
-            self.listeners[engine.config.model] = Listener(
-                f"{engine.config.engine} {engine.config.model}", (config.bind, engine.config.port), self._engine_handler(engine))
+            self.listeners[engine.config.model] = Listener(f"{engine.config.engine} {engine.config.model}",
+                                                           (config.bind, engine.config.port),
+                                                           self._engine_handler(engine))
         self.control = Listener("control", (config.bind, config.fault_port), self._control_handler())
 
     def _check_engines(self) -> None:
