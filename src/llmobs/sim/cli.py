@@ -157,11 +157,14 @@ def vllm(
     rps: Annotated[float, typer.Option("--rps", envvar="LLMOBS_SIM_RPS", help="mean requests per second")] = 2.0,
     vllm_version: Annotated[str, typer.Option("--vllm-version", envvar="LLMOBS_SIM_VLLM_VERSION",
                                               help="the vLLM release to imitate: 0.33.0 or 0.10.2")] = "0.33.0",
+    engine_kind: Annotated[str, typer.Option("--engine", envvar="LLMOBS_SIM_ENGINE",
+                                             help="whose /metrics to serve: vllm, sglang or trtllm")] = "vllm",
     gpu_model: GpuModel = "H100-SXM",
     fault_port: FaultPort = SIM_CONTROL_PORT,
     verbose: Verbose = False,
 ) -> None:
-    """One vLLM server (OpenAI API and /metrics) driven by simulated traffic."""
+    """One inference server (OpenAI API and /metrics) driven by simulated traffic: vLLM's, or the same
+    model behind SGLang's or TensorRT-LLM's page (`--engine`)."""
     from llmobs.sim.host import HostConfig
     from llmobs.sim.vllm import EngineConfig
 
@@ -172,7 +175,7 @@ def vllm(
 
     def config() -> HostConfig:
         engine = EngineConfig(model=model, port=port, gpus=indexes, params_b=params_b, rps=rps,
-                              vllm_version=vllm_version)
+                              vllm_version=vllm_version, engine=engine_kind)
         return HostConfig(name=_node_name(), gpu_model=gpu_model, gpus=max(indexes) + 1, engines=(engine,),
                           fault_port=fault_port)
 
