@@ -19,7 +19,7 @@ from llmobs import catalog as catalog_mod
 from llmobs.sim.host import HostConfig, HostSim
 from llmobs.sim.vllm import Engine, EngineConfig
 
-from .conftest import DATA, shape
+from .conftest import DATA, series, shape
 
 CATALOG = catalog_mod.load()
 # The engine each recording describes (see its header), and its release.
@@ -113,6 +113,14 @@ def _values(text: str) -> dict[str, float]:
             name, value = line.split("{")[0].split(" ")[0], float(line.rsplit(" ", 1)[1])
             totals[name] = totals.get(name, 0.0) + value
     return totals
+
+
+@pytest.mark.parametrize("engine", sorted(RECORDED))
+def test_label_names_are_in_alphabetical_order_as_in_a_multiprocess_registry(engine: str) -> None:
+    for text in (_recorded(engine), _sim_page(engine)):
+        for _, labels, _ in series(text):
+            names = [name for name, _ in labels if name != "le"]
+            assert names == sorted(names), (engine, names)
 
 
 def test_the_pages_follow_the_request_model() -> None:

@@ -7,7 +7,7 @@ and the rules read one source. An engine module (llmobs.sim.sglang, llmobs.sim.t
 catalog cannot: the values of the labels that describe the server (its ranks, its process), which
 labels vary together (an HTTP path and its status codes), and which value of the model feeds each family.
 Both engines serve their page from prometheus_client's multiprocess registry, so no family has a
-`_created` series.
+`_created` series and every series has its label names in alphabetical order.
 """
 
 from __future__ import annotations
@@ -81,14 +81,14 @@ class CatalogPage(Collector):
         engine, catalog = self.engine, self.engine.catalog
         with engine._lock:
             page = self.flavour.page(engine)
-            children = {metric.name: self._children(metric, catalog.labels_of(metric))
+            children = {metric.name: self._children(metric, tuple(sorted(catalog.labels_of(metric))))
                         for metric in catalog.engine_metrics(self.flavour.engine)}
             snapshots = {name: [(labels, hist(labels)) for labels in children[name]]
                          for name, hist in page.histograms.items()}
             frozen = {name: [(labels, histogram.buckets(), histogram.total) if histogram else (labels, None, 0.0)
                              for labels, histogram in snapshot] for name, snapshot in snapshots.items()}
         for metric in catalog.engine_metrics(self.flavour.engine):
-            names = list(catalog.labels_of(metric))
+            names = sorted(catalog.labels_of(metric))
             if metric.type == "histogram":
                 family = HistogramMetricFamily(metric.name, metric.help, labels=names)
                 for labels, buckets, total in frozen.get(metric.name, [(c, None, 0.0) for c in children[metric.name]]):
