@@ -88,6 +88,8 @@ def status(project: ProjectOpt = DEFAULT_PROJECT) -> None:
                 address = lab.url(service)
             elif service in simulated:
                 address = f"{lab.control_url(service)} (fault port)"
+            elif service in REAL_ENGINES:
+                address = f"{REAL_ENGINES[service]}: `llmobs fault stop|start {service}`"
         except LabError:
             address = "-"
         table.add_row(service, entry.get("State", ""), entry.get("Health", ""), address)
