@@ -12,7 +12,8 @@ from typing import Literal
 
 # ------------------------------------------------------------------------------------- series
 # Info series the rule generators record besides the catalog's recording rules.
-ENGINE_GPU_INFO = "llmobs:engine_gpu:info"  # {host, instance, model_name, gpu} 1 per GPU of each engine
+# {host, instance, model_name, inference_engine, gpus, gpu} 1 per GPU of each declared engine
+ENGINE_GPU_INFO = "llmobs:engine_gpu:info"
 XID_CLASS_INFO = "llmobs:xid_class:info"  # {xid, xid_class, xid_name, xid_action} 1 per catalogued XID
 
 # SLO series, Sloth's names: the error ratio per window, the meta series of each SLO.
@@ -56,6 +57,7 @@ TESTS_DIR = "prometheus/tests"
 RECORDING_FILE, SLO_FILE, INVENTORY_FILE, ALERTS_FILE = "recording.yml", "slo.yml", "inventory.yml", "alerts.yml"
 
 LATENCY_GROUP = "llmobs.vllm.latency"
+ENGINE_GROUP = "llmobs.engine"  # the engine-agnostic layer, one rule per signal and engine
 XID_CLASSES_GROUP = "llmobs.xid-classes"
 INVENTORY_GROUP = "llmobs.inventory"
 
@@ -89,15 +91,18 @@ Engine = Literal["vllm", "sglang", "trtllm", "llamacpp"]
 ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "trtllm", "llamacpp")
 
 # ------------------------------------------------------------------------------- jobs and ports
-# The scrape jobs (keys of the `jobs` settings, whose values are the job names), in prometheus.yml order.
-Job = Literal["node", "dcgm", "vllm", "prometheus", "alertmanager", "grafana"]
+# The scrape jobs (keys of the `jobs` settings, whose values are the job names), in prometheus.yml order:
+# one job per engine, so each is scraped at its own metrics path and its rules select it by job.
+Job = Literal["node", "dcgm", "vllm", "sglang", "trtllm", "llamacpp", "prometheus", "alertmanager", "grafana"]
 ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana"]  # targets of a host's exporters
-JOB_ORDER: tuple[Job, ...] = ("prometheus", "alertmanager", "grafana", "node", "dcgm", "vllm")
+JOB_ORDER: tuple[Job, ...] = ("prometheus", "alertmanager", "grafana", "node", "dcgm", *ENGINES)
 
-# The port each job's target listens on unless a host says otherwise (vLLM: each endpoint names its own).
-PORTS: dict[Job, int] = {"node": 9100, "dcgm": 9400, "vllm": 8000, "prometheus": 9090, "alertmanager": 9093,
-                         "grafana": 3000}
-EXPORTER_PORTS: dict[ExporterJob, int] = {job: port for job, port in PORTS.items() if job != "vllm"}  # type: ignore[misc]
+# The port each job's target listens on unless a host says otherwise (engines: each endpoint may name its own;
+# these are the engines' own defaults, src/llmobs/catalog/engines.yaml).
+PORTS: dict[Job, int] = {"node": 9100, "dcgm": 9400, "vllm": 8000, "sglang": 30000, "trtllm": 8000, "llamacpp": 8080,
+                         "prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
+EXPORTER_PORTS: dict[ExporterJob, int] = {job: port for job, port in PORTS.items()  # type: ignore[misc]
+                                          if job not in ENGINES}
 
 # The compose service of each job on the kit's docker network (compose/services/<name>.yaml).
 COMPOSE_SERVICES: dict[ExporterJob, str] = {"node": "node-exporter", "dcgm": "dcgm-exporter",

@@ -41,6 +41,7 @@ class InventoryHost(Strict):
     grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
     labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
     vllm_endpoints: tuple[Endpoint, ...] = ()
+    endpoints: tuple[Endpoint, ...] = Field((), description="llmobs_endpoints: the engines it runs, each named")
     exporters: tuple[Literal["node", "dcgm"], ...] | None = Field(
         None, description="llmobs_exporters: the exporters it runs; unset: node, and dcgm on GPU hosts")
     ports: dict[str, int | None] = Field(default_factory=dict, description="<role>_port per job")
@@ -50,6 +51,7 @@ class InventoryHost(Strict):
 # InventoryHost fields -> the host variable they come from, for error messages.
 _HOST_VARIABLES = {
     "address": "llmobs_scrape_address", "labels": "llmobs_host_labels", "exporters": "llmobs_exporters",
+    "endpoints": "llmobs_endpoints",
     "ports.node": "node_exporter_port", "ports.dcgm": "dcgm_exporter_port", "ports.prometheus": "prometheus_port",
     "ports.alertmanager": "alertmanager_port", "ports.grafana": "grafana_port",
     "addresses.node": "node_exporter_scrape_address", "addresses.dcgm": "dcgm_exporter_scrape_address",
@@ -114,14 +116,15 @@ def compose_override(override: dict[str, Any], resets: list[str] | None = None) 
 
 
 def _settings_with_endpoints(overrides: dict[str, Any] | None, hosts: list[InventoryHost]) -> Settings:
-    """The site settings with `vllm_endpoints` taken from the hosts (each scraped at its host's address
-    unless the endpoint names another)."""
-    endpoints = [
-        {"host": host.name, **e.model_dump(), "address": e.address or host.address}
-        for host in hosts if host.gpu for e in host.vllm_endpoints
-    ]
-    return site_settings({**(overrides or {}), "vllm_endpoints": endpoints},
-                         f"{SETTINGS_VARIABLE} (with every GPU host's vllm_endpoints)")
+    """The site settings with `vllm_endpoints` and `endpoints` taken from the hosts (each scraped at its
+    host's address unless the endpoint names another)."""
+    def declared(field: str) -> list[dict[str, Any]]:
+        return [{"host": host.name, **e.model_dump(), "address": e.address or host.address}
+                for host in hosts if host.gpu for e in getattr(host, field)]
+
+    return site_settings({**(overrides or {}), "vllm_endpoints": declared("vllm_endpoints"),
+                          "endpoints": declared("endpoints")},
+                         f"{SETTINGS_VARIABLE} (with every GPU host's vllm_endpoints and llmobs_endpoints)")
 
 
 def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[scrape.Host], list[str]]:

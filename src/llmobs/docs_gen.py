@@ -104,7 +104,7 @@ def metrics_catalog(catalog: Catalog, settings: Settings) -> str:
     groups = [{"name": group.name, "rows": [
         [f"`{r.record}`" + (" " + ", ".join(f"{k}={v}" for k, v in r.labels.items()) if r.labels else ""),
          r.unit, r.meaning, f"`{r.expr}`"] for r in group.rules]}
-        for group in recording.documented_groups(catalog, host)]
+        for group in recording.documented_groups(catalog, host, settings.thresholds.engine_stuck_window)]
     xids = catalog.xids
     return _render(
         "metrics-catalog.md", host=host, business=catalog.layers["business"], groups=groups,

@@ -18,14 +18,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from llmobs import catalog as catalog_mod
 from llmobs import conventions, yamlfmt
-from llmobs.conventions import EXPORTER_PORTS, JOB_ORDER, ExporterJob, Job
+from llmobs.conventions import ENGINES, EXPORTER_PORTS, JOB_ORDER, ExporterJob, Job
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings
 from llmobs.types import Address, Duration, LabelName, Port, Strict, duration_seconds
 
 # Jobs whose targets come from a host's `exporters` (ExporterJob, each on its EXPORTER_PORTS port unless the
-# host says otherwise); vLLM targets come from settings.vllm_endpoints.
+# host says otherwise); engine targets (one job per engine) come from the settings' endpoints.
 
 
 class Exporter(Strict):
@@ -93,7 +94,7 @@ class ScrapeOptions(Strict):
     scrape_timeout: Duration = "10s"
     evaluation_interval: Duration = "10s"
     # The GPU and engine jobs are scraped faster: fast critical GPU alerts (docs/architecture.md).
-    job_intervals: dict[Job, Duration] = Field(default_factory=lambda: {"dcgm": "10s", "vllm": "10s"})
+    job_intervals: dict[Job, Duration] = Field(default_factory=lambda: {"dcgm": "10s", **dict.fromkeys(ENGINES, "10s")})
     external_labels: dict[LabelName, str] = Field(default_factory=dict)
     alertmanagers: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+:[0-9]+$")], ...] = (
         conventions.instance(conventions.COMPOSE_SERVICES["alertmanager"], EXPORTER_PORTS["alertmanager"]),)
@@ -160,19 +161,27 @@ def _targets(hosts: list[Host], settings: Settings) -> dict[str, list[dict[str, 
                 add(job, target, host.name, host.labels, f"hosts[{index}].exporters.{job}")
     extra = {host.name: host.labels for host in hosts}
     addresses = {host.name: host.address for host in hosts if host.address}
-    for index, endpoint in enumerate(settings.vllm_endpoints):
+    engines = catalog_mod.load().engines
+    for field, endpoint in settings.endpoint_fields():
         if endpoint.host in addresses and (endpoint.address or endpoint.host) != addresses[endpoint.host]:
             # The engine's instance label is also what llmobs:engine_gpu:info joins on: keep them one.
-            raise ConfigError(f"vllm_endpoints[{index}].address",
+            raise ConfigError(f"{field}.address",
                               f"{endpoint.host} is scraped at {addresses[endpoint.host]} but this endpoint at "
                               f"{endpoint.address or endpoint.host}", f"set address: {addresses[endpoint.host]}")
-        add("vllm", endpoint.instance, endpoint.host, extra.get(endpoint.host, {}), f"vllm_endpoints[{index}]")
+        labels = dict(extra.get(endpoint.host, {}))
+        if engines[endpoint.engine].model_label is None:
+            # The engine's series do not name their model (TensorRT-LLM 1.2.1 says "undefined", which Prometheus
+            # keeps as exported_model_name): the inventory's model becomes the target's model_name.
+            labels["model_name"] = endpoint.model
+        add(endpoint.engine, endpoint.instance, endpoint.host, labels, field)
     return by_job
 
 
 def _scrape_config(job: str, name: str, options: ScrapeOptions, dns: list[tuple[Host, Exporter]],
                    host_label: str) -> dict[str, Any]:
     config: dict[str, Any] = {"job_name": name}
+    if job in ENGINES and catalog_mod.load().engines[job].metrics_path != "/metrics":
+        config["metrics_path"] = catalog_mod.load().engines[job].metrics_path
     if job in options.job_intervals:
         config["scrape_interval"] = options.job_intervals[job]
     if job in options.job_clients:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from llmobs import catalog as catalog_mod
-from llmobs.conventions import PORTS, instance
+from llmobs.conventions import ENGINES, PORTS, Engine, instance
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.types import Address, Duration, LabelName, LabelValue, Port, Strict, StrictAliased
 
@@ -39,6 +39,9 @@ class Jobs(Strict):
     dcgm: LabelValue
     node: LabelValue
     vllm: LabelValue
+    sglang: LabelValue
+    trtllm: LabelValue
+    llamacpp: LabelValue
     prometheus: LabelValue
     alertmanager: LabelValue
     grafana: LabelValue
@@ -92,7 +95,7 @@ class SloOverride(Strict):
 class Slo(Strict):
     period: str = Field(pattern=r"^\d+d$")
     defaults: SloTargets
-    models: dict[str, SloOverride] = Field(default_factory=dict, description="per vLLM model_name")
+    models: dict[str, SloOverride] = Field(default_factory=dict, description="per model_name")
 
     def targets_for(self, model_name: str) -> SloTargets:
         override = self.models.get(model_name)
@@ -242,15 +245,26 @@ class AlertmanagerSettings(Strict):
 
 
 class Endpoint(Strict):
-    """One vLLM server of a host and the GPUs (indexes) it runs on: an entry of a host's `vllm_endpoints`."""
+    """One inference server of a host and the GPUs (indexes) it runs on: an entry of a host's `endpoints`
+    (or `vllm_endpoints`, whose engine is vLLM)."""
 
-    model: str = Field(min_length=1, description="served model name (the engine's model_name label)")
-    port: Port = PORTS["vllm"]
+    engine: Engine = Field("vllm", description=f"the server: one of {', '.join(ENGINES)}")
+    model: str = Field(min_length=1, description="served model name (the model_name label of its series)")
+    port: Port = Field(description="unset: the engine's default port")
     gpus: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
     address: Address | None = Field(None, description="scrape address; unset: host")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_port(cls, data: Any) -> Any:
+        """An endpoint without a port listens on its engine's default port."""
+        if isinstance(data, dict) and data.get("port") is None:
+            engine = data.get("engine", "vllm")
+            data = {**data, "port": PORTS.get(engine, PORTS["vllm"])}  # an unknown engine is reported by `engine`
+        return data
 
-class VllmEndpoint(Endpoint):
+
+class HostEndpoint(Endpoint):
     """An endpoint with the host it runs on (the inventory form `{host: [endpoints]}` names it once)."""
 
     host: LabelValue
@@ -261,6 +275,25 @@ class VllmEndpoint(Endpoint):
         return instance(self.address or self.host, self.port)
 
 
+class VllmEndpoint(HostEndpoint):
+    """An entry of `vllm_endpoints`: a vLLM server (declare other engines under `endpoints`)."""
+
+    engine: Literal["vllm"] = Field("vllm", description="vllm_endpoints run vLLM; list other engines in `endpoints`")
+
+
+class EngineEndpoint(HostEndpoint):
+    """An entry of `endpoints`: any engine, named."""
+
+    engine: Engine = Field(description=f"the server: one of {', '.join(ENGINES)}")
+
+
+def _inventory_form(value: Any) -> Any:
+    """Endpoints as a list, or in the inventory's form {host: [{engine, model, port, gpus}, ...]}."""
+    if isinstance(value, dict):
+        return [{"host": host, **endpoint} for host, endpoints in value.items() for endpoint in endpoints or ()]
+    return value
+
+
 class Settings(Strict):
     labels: Labels
     jobs: Jobs
@@ -269,15 +302,24 @@ class Settings(Strict):
     alerting: Alerting
     alertmanager: AlertmanagerSettings
     vllm_endpoints: tuple[VllmEndpoint, ...] = ()
+    endpoints: tuple[EngineEndpoint, ...] = ()
     cost: Cost
 
-    @field_validator("vllm_endpoints", mode="before")
-    @classmethod
-    def _inventory_form(cls, value: Any) -> Any:
-        """Also accept the inventory's form: {host: [{model, port, gpus}, ...]}."""
-        if isinstance(value, dict):
-            return [{"host": host, **endpoint} for host, endpoints in value.items() for endpoint in endpoints or ()]
-        return value
+    _endpoint_forms = field_validator("vllm_endpoints", "endpoints", mode="before")(_inventory_form)
+
+    def endpoint_fields(self) -> list[tuple[str, HostEndpoint]]:
+        """(field, endpoint) of every declared engine: vllm_endpoints, then endpoints."""
+        return ([(f"vllm_endpoints[{i}]", e) for i, e in enumerate(self.vllm_endpoints)]
+                + [(f"endpoints[{i}]", e) for i, e in enumerate(self.endpoints)])
+
+    @property
+    def all_endpoints(self) -> tuple[HostEndpoint, ...]:
+        """Every declared engine, whichever list declares it."""
+        return (*self.vllm_endpoints, *self.endpoints)
+
+    def engine_of(self, model: str) -> set[Engine]:
+        """The engines the inventory runs `model` on."""
+        return {e.engine for e in self.all_endpoints if e.model == model}
 
     def with_endpoints(self, endpoints: Any) -> Settings:
         """These settings with other `vllm_endpoints` (a list or the inventory's mapping), validated anew."""
@@ -304,25 +346,56 @@ def defaults() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def _scope_engines(settings: Settings, model: str | None) -> set[Engine]:
+    """The engines an SLO scope covers: a model's own, or (defaults) vLLM and every engine of a model
+    without its own targets."""
+    if model is not None:
+        return settings.engine_of(model) or {"vllm"}
+    return {"vllm"} | {e.engine for e in settings.all_endpoints if e.model not in settings.slo.models}
+
+
 def _check_slo_buckets(settings: Settings, catalog: catalog_mod.Catalog) -> list[ConfigError]:
-    """Latency SLO targets must be real bucket boundaries, or `le` selects no series at all."""
+    """Latency SLO targets must be real bucket boundaries of each engine's histogram, or `le` selects no series."""
     errors = []
-    scopes = [("slo.defaults", settings.slo.defaults)] + [
-        (f"slo.models.{name}", settings.slo.targets_for(name)) for name in settings.slo.models
+    scopes = [("slo.defaults", None, settings.slo.defaults)] + [
+        (f"slo.models.{name}", name, settings.slo.targets_for(name)) for name in settings.slo.models
     ]
-    for scope, targets in scopes:
+    for scope, model, targets in scopes:
         for slo in catalog.slos.slos:
             if slo.latency is None:
                 continue
-            metric = catalog.metric(slo.latency.histograms[0])
             value = getattr(targets, slo.latency.threshold)
-            bounds = catalog.buckets_of(metric)
-            if value not in bounds:
-                nearest = min(bounds, key=lambda b: abs(b - value))
+            for engine in sorted(_scope_engines(settings, model)):
+                metric = catalog.slo_histogram(slo, engine)
+                if metric is None:
+                    continue
+                bounds = catalog.buckets_of(metric)
+                if value not in bounds:
+                    nearest = min(bounds, key=lambda b: abs(b - value))
+                    errors.append(ConfigError(
+                        f"{scope}.{slo.latency.threshold}", f"{value} is not a bucket boundary of {metric.name}",
+                        f"use a boundary such as {nearest} (boundaries: {', '.join(map(str, bounds))})",
+                    ))
+    return errors
+
+
+def _check_engine_slos(settings: Settings, catalog: catalog_mod.Catalog) -> list[ConfigError]:
+    """An SLO target for a model whose engine lacks the SLO's signal would be an SLO that never measures."""
+    errors = []
+    for model, override in settings.slo.models.items():
+        given = set(override.model_dump(exclude_none=True))
+        for slo in catalog.slos.slos:
+            fields = sorted(given & {slo.objective, *([slo.latency.threshold] if slo.latency else [])})
+            has = catalog.slo_engines(slo)
+            lacking = sorted(settings.engine_of(model) - has)
+            if fields and lacking:
+                titles = ", ".join(catalog.engines[e].title for e in lacking)
                 errors.append(ConfigError(
-                    f"{scope}.{slo.latency.threshold}", f"{value} is not a bucket boundary of {metric.name}",
-                    f"use a boundary such as {nearest} (boundaries: {', '.join(map(str, bounds))})",
-                ))
+                    f"slo.models.{model}.{fields[0]}",
+                    f"{model} runs on {titles}, whose metrics have no {slo.title.lower()} signal, so the kit "
+                    f"generates no {slo.name} SLO for it",
+                    f"remove {', '.join(fields)} from slo.models.{model}, or serve the model with "
+                    f"{' or '.join(sorted(has))}"))
     return errors
 
 
@@ -356,19 +429,17 @@ def _check_references(settings: Settings, catalog: catalog_mod.Catalog) -> list[
 def _check_endpoints(settings: Settings) -> list[ConfigError]:
     """Each instance once, each GPU to one engine: the GPU-to-engine joins need one match per GPU."""
     errors = []
-    instances: dict[str, int] = {}
+    instances: dict[str, str] = {}
     owners: dict[tuple[str, int], str] = {}
-    for index, endpoint in enumerate(settings.vllm_endpoints):
+    for field, endpoint in settings.endpoint_fields():
         if endpoint.instance in instances:
-            errors.append(ConfigError(
-                f"vllm_endpoints[{index}]",
-                f"repeats instance {endpoint.instance} of vllm_endpoints[{instances[endpoint.instance]}]",
-                "give each endpoint its own port"))
-        instances.setdefault(endpoint.instance, index)
+            errors.append(ConfigError(field, f"repeats instance {endpoint.instance} of {instances[endpoint.instance]}",
+                                      "give each endpoint its own port"))
+        instances.setdefault(endpoint.instance, field)
         for gpu in endpoint.gpus:
             owner = owners.setdefault((endpoint.host, gpu), endpoint.instance)
             if owner != endpoint.instance:
-                errors.append(ConfigError(f"vllm_endpoints[{index}].gpus", f"GPU {gpu} of {endpoint.host} is already"
+                errors.append(ConfigError(f"{field}.gpus", f"GPU {gpu} of {endpoint.host} is already"
                                           f" used by {owner}", "give each GPU to one engine"))
     return errors
 
@@ -384,7 +455,8 @@ def load_settings(overrides: dict[str, Any] | None = None, source: str | None = 
     except ValidationError as error:
         raise from_validation_error(error, source) from None
     catalog = catalog_mod.load()
-    errors = _check_slo_buckets(settings, catalog) + _check_references(settings, catalog) + _check_endpoints(settings)
+    errors = (_check_slo_buckets(settings, catalog) + _check_engine_slos(settings, catalog)
+              + _check_references(settings, catalog) + _check_endpoints(settings))
     if errors:
         for error in errors:
             error.source = source

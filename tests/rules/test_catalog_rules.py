@@ -101,17 +101,30 @@ def test_counters_csv_is_the_default_set_plus_what_the_rules_read() -> None:
 
 
 def test_engine_gpu_info_from_the_inventory_or_an_argument() -> None:
-    endpoints = {"gpu-7": [{"model": "llama-70b", "port": 8000, "gpus": [0, 1]},
-                           {"model": "qwen-7b", "port": 8001, "gpus": [2], "address": "10.0.0.7"}]}
+    """One rule per engine (not per GPU), each yielding one series per GPU (tests/rules/test_promtool.py
+    evaluates them)."""
+    endpoints = {"gpu-7": [{"model": "llama-70b", "port": 8000, "gpus": [0, 1, 2, 3]},
+                           {"model": "qwen-7b", "port": 8001, "gpus": [5], "address": "10.0.0.7"}]}
     for files in (render_rule_files(load_settings({"vllm_endpoints": endpoints})),
                   render_rule_files(load_settings().with_endpoints(endpoints))):
         rules = yaml.safe_load(files["inventory.yml"])["groups"][0]["rules"]
         assert [r["labels"] for r in rules] == [
-            {"host": "gpu-7", "instance": "gpu-7:8000", "model_name": "llama-70b", "gpu": "0"},
-            {"host": "gpu-7", "instance": "gpu-7:8000", "model_name": "llama-70b", "gpu": "1"},
-            {"host": "gpu-7", "instance": "10.0.0.7:8001", "model_name": "qwen-7b", "gpu": "2"},
+            {"host": "gpu-7", "instance": "gpu-7:8000", "model_name": "llama-70b", "inference_engine": "vllm",
+             "gpus": "0-3"},
+            {"host": "gpu-7", "instance": "10.0.0.7:8001", "model_name": "qwen-7b", "inference_engine": "vllm",
+             "gpus": "5"},
         ]
-        assert all(r["record"] == ENGINE_GPU_INFO and r["expr"] == "vector(1)" for r in rules)
+        assert all(r["record"] == ENGINE_GPU_INFO for r in rules)
+        assert [re.findall(r'"gpu", "(\d+)"', r["expr"]) for r in rules] == [["0", "1", "2", "3"], ["5"]]
+
+
+def test_engine_gpu_info_of_every_engine() -> None:
+    settings = load_settings({"vllm_endpoints": {"h": [{"model": "a", "gpus": [0]}]},
+                              "endpoints": {"h": [{"engine": "sglang", "model": "b", "gpus": [1, 2]},
+                                                  {"engine": "llamacpp", "model": "c", "gpus": [4, 6, 7]}]}})
+    rules = yaml.safe_load(render_rule_files(settings)["inventory.yml"])["groups"][0]["rules"]
+    assert [(r["labels"]["instance"], r["labels"]["inference_engine"], r["labels"]["gpus"]) for r in rules] == [
+        ("h:8000", "vllm", "0"), ("h:30000", "sglang", "1,2"), ("h:8080", "llamacpp", "4,6,7")]
 
 
 def test_existing_recording_rule_names_are_kept() -> None:

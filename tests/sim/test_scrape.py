@@ -70,7 +70,31 @@ def test_fleet_config_passes_promtool_and_labels_every_target(tmp_path: Path) ->
     assert prometheus["remote_write"][0]["queue_config"] == {"max_samples_per_send": 2000}
     intervals = {c["job_name"]: c.get("scrape_interval") for c in prometheus["scrape_configs"]}
     assert intervals == {"prometheus": None, "alertmanager": None, "grafana": None, "node": None,
-                         "dcgm": "10s", "vllm": "10s"}
+                         "dcgm": "10s", "vllm": "10s", "sglang": "10s", "trtllm": "10s", "llamacpp": "10s"}
+
+
+def test_each_engine_has_its_job_path_and_model(tmp_path: Path) -> None:
+    """A mixed host: each engine scraped by its own job, TensorRT-LLM at /prometheus/metrics, and the
+    inventory's model as a target label where the engine's series do not name it."""
+    settings = load_settings({
+        "vllm_endpoints": {"gpu-01": [{"model": "llama-70b", "gpus": [0, 1, 2, 3]}]},
+        "endpoints": {"gpu-01": [{"engine": "sglang", "model": "qwen-32b", "gpus": [4, 5]},
+                                 {"engine": "trtllm", "model": "mistral-7b", "port": 8001, "gpus": [6]},
+                                 {"engine": "llamacpp", "model": "tiny", "gpus": [7]}]}})
+    files = scrape.render([{"name": "gpu-01", "exporters": ["node", "dcgm"]}], settings)
+    done = subprocess.run([_promtool(), "check", "config", str(_write(tmp_path, files))], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    targets = {job: yaml.safe_load(files[f"targets/{job}.yml"]) for job in ("vllm", "sglang", "trtllm", "llamacpp")}
+    assert targets == {
+        "vllm": [{"targets": ["gpu-01:8000"], "labels": {"host": "gpu-01"}}],
+        "sglang": [{"targets": ["gpu-01:30000"], "labels": {"host": "gpu-01"}}],
+        "trtllm": [{"targets": ["gpu-01:8001"], "labels": {"host": "gpu-01", "model_name": "mistral-7b"}}],
+        "llamacpp": [{"targets": ["gpu-01:8080"], "labels": {"host": "gpu-01", "model_name": "tiny"}}]}
+    paths = {c["job_name"]: c.get("metrics_path", "/metrics")
+             for c in yaml.safe_load(files["prometheus.yml"])["scrape_configs"]}
+    assert {job: paths[job] for job in targets} == {"vllm": "/metrics", "sglang": "/metrics",
+                                                   "trtllm": "/prometheus/metrics", "llamacpp": "/metrics"}
 
 
 def test_lab_output_is_committed_and_valid(tmp_path: Path) -> None:

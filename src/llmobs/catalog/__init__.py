@@ -113,12 +113,37 @@ class LatencyHistogram(Strict):
     name: str
     meaning: str
     sources: tuple[str, ...]
+    compat: str | None = Field(None, description="why a vLLM-only histogram is still recorded (dashboards skip it)")
+
+
+class EngineSignal(Strict):
+    """A series of the engine-agnostic layer: its expression on each engine that has it, and why the others
+    do not. Templates: `<< by >>` (host label, instance, model_name), `<< stuck_window >>`."""
+
+    record: str
+    unit: str
+    meaning: str
+    sources: dict[Engine, str] = Field(min_length=1)
+    lacks: dict[Engine, str] = Field(default_factory=dict, description="engine: why it has no such series")
+
+    @model_validator(mode="after")
+    def _every_engine(self) -> EngineSignal:
+        missing = sorted(set(conventions.ENGINES) - set(self.sources) - set(self.lacks))
+        both = sorted(set(self.sources) & set(self.lacks))
+        if missing or both:
+            raise ValueError(f"{self.record}: give every engine once, in `sources` or in `lacks` (missing {missing},"
+                             f" in both {both})")
+        return self
 
 
 class RecordingCatalog(Strict):
     quantiles: tuple[float, ...]
     latency_histograms: tuple[LatencyHistogram, ...]
+    engine_signals: tuple[EngineSignal, ...]
     groups: tuple[RecordingGroup, ...]
+
+    def signal(self, record: str) -> EngineSignal:
+        return next(s for s in self.engine_signals if s.record == record)
 
 
 class GpuModel(Strict):
@@ -284,7 +309,8 @@ class RatioSli(Strict):
 class LatencySli(Strict):
     threshold: str = Field(description="the SloTargets field holding the latency target")
     events: str = Field(description="what the histogram counts, in words")
-    histograms: tuple[str, ...] = Field(min_length=1, description="current name first, then old names")
+    histograms: tuple[str, ...] = Field(
+        min_length=1, description="one per engine that has the signal (vLLM's current name first, then its old names)")
 
 
 class SloDefinition(Strict):
@@ -377,6 +403,19 @@ class Catalog(Strict):
         """The metrics one engine serves, in catalog order."""
         return [m for m in self.metrics if m.engine == engine]
 
+    def slo_engines(self, slo: SloDefinition) -> set[Engine]:
+        """The engines whose series the SLO reads: a model on any other gets no such SLO."""
+        names = slo.latency.histograms if slo.latency else (slo.ratio.metric,)
+        return {engine for name in names if (engine := self.metric(name).engine)}
+
+    def slo_histograms(self, slo: SloDefinition, engine: Engine) -> list[str]:
+        """The histograms a latency SLO reads on one engine: its current name first, then old ones."""
+        return [name for name in slo.latency.histograms if self.metric(name).engine == engine]
+
+    def slo_histogram(self, slo: SloDefinition, engine: Engine) -> Metric | None:
+        """The (current) histogram a latency SLO reads on one engine."""
+        return next((m for name in slo.latency.histograms if (m := self.metric(name)).engine == engine), None)
+
     def labels_of(self, metric: Metric) -> tuple[str, ...]:
         if metric.labels is not None:
             base = metric.labels
@@ -428,7 +467,8 @@ class Catalog(Strict):
         latency = {name(hist.name, level) for hist in self.recording.latency_histograms
                    for level in conventions.LATENCY_LEVELS
                    for name in (conventions.latency_buckets, conventions.latency_quantile)}
-        return latency | {rule.record for group in self.recording.groups for rule in group.rules}
+        signals = {signal.record for signal in self.recording.engine_signals}
+        return latency | signals | {rule.record for group in self.recording.groups for rule in group.rules}
 
     def generated_names(self, slo_period: str) -> set[str]:
         """Series the rule generators record besides the catalog's rules: inventory, XID classes, SLOs."""

@@ -127,25 +127,25 @@ def _p95_latency(ctx: Context, histogram: str, title: str, description: str) -> 
 
 
 def ttft_p95(ctx: Context) -> timeseries.Panel:
-    return _p95_latency(ctx, "vllm_time_to_first_token_seconds", "P95 time to first token by model", "95th"
+    return _p95_latency(ctx, "engine_time_to_first_token_seconds", "P95 time to first token by model", "95th"
                         " percentile of the time from a request's arrival to its first output token, per model,"
                         " over 5 minutes.")
 
 
 def inter_token_p95(ctx: Context) -> timeseries.Panel:
-    return _p95_latency(ctx, "vllm_inter_token_latency_seconds", "P95 inter-token latency by model", "95th"
+    return _p95_latency(ctx, "engine_inter_token_latency_seconds", "P95 inter-token latency by model", "95th"
                         " percentile of the time between two output tokens of a request, per model.")
 
 
 def e2e_p95(ctx: Context) -> timeseries.Panel:
-    return _p95_latency(ctx, "vllm_e2e_request_latency_seconds", "P95 end-to-end latency by model", "95th"
+    return _p95_latency(ctx, "engine_e2e_request_latency_seconds", "P95 end-to-end latency by model", "95th"
                         " percentile of the time from arrival to the last token, per model. It grows with the"
                         " output length, so compare it with the generation-length distribution on the vLLM"
                         " dashboard before calling it slow.")
 
 
 def queue_time_p95(ctx: Context) -> timeseries.Panel:
-    return _p95_latency(ctx, "vllm_request_queue_time_seconds", "P95 queue time by model", "95th percentile of"
+    return _p95_latency(ctx, "engine_request_queue_time_seconds", "P95 queue time by model", "95th percentile of"
                         " the time requests waited before the engine scheduled them. Good: close to zero; a"
                         " rising queue time is the first sign of an engine at capacity.")
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import heatmap, stat, table, timeseries
 from grafana_foundation_sdk.models import units
 
+from llmobs import catalog as catalog_mod
+from llmobs import promql
 from llmobs.catalog import LatencyHistogram
+from llmobs.conventions import ENGINES
 from llmobs.dashboards import common
 from llmobs.dashboards.context import Context
 from llmobs.dashboards.panels import (
@@ -48,9 +51,9 @@ def _gpu_link(ctx: Context) -> list[Link]:
 
 # ------------------------------------------------------------------ requests
 def engines_up(ctx: Context) -> stat.Panel:
-    job = ctx.settings.jobs.vllm
+    job = promql.alternatives([getattr(ctx.settings.jobs, name) for name in ENGINES])
     return stat_panel(
-        "Engines up", f"Whether Prometheus could scrape each selected vLLM server (up, job {job}). Good: 1"
+        "Engines up", f"Whether Prometheus could scrape each selected engine (up, jobs {job}). Good: 1"
         " everywhere; 0 means the server is down or unreachable.", units.Short,
         [Target(engine.up(ctx.hosts, job), "{{instance}}")], thresholds=Steps(BAD, ((1, GOOD),)), width=6)
 
@@ -137,13 +140,23 @@ def latency_distribution(ctx: Context, histogram: LatencyHistogram) -> heatmap.P
 
 
 def _old_names(histogram: LatencyHistogram) -> str:
-    old = histogram.sources[1:]
-    return f" Reads the old name {', '.join(old)} too, for older vLLM." if old else ""
+    catalog = catalog_mod.load()
+    vllm = [name for name in histogram.sources if catalog.metric(name).engine == "vllm"]
+    others = [catalog.engines[engine].title for engine in catalog.engines if engine != "vllm" and any(
+        catalog.metric(name).engine == engine for name in histogram.sources)]
+    lacking = [catalog.engines[engine].title for engine in catalog.engines if not any(
+        catalog.metric(name).engine == engine for name in histogram.sources)]
+    text = f" Reads the old name {', '.join(vllm[1:])} too, for older vLLM." if len(vllm) > 1 else ""
+    if others:
+        text += f" Also {', '.join(others)}, each with its own buckets."
+    if lacking:
+        text += f" Not for {', '.join(lacking)}: it serves no such histogram."
+    return text
 
 
 def latency(ctx: Context) -> list[timeseries.Panel | heatmap.Panel]:
     """Percentiles and a heatmap for each latency histogram of the catalog."""
-    return [panel for histogram in ctx.catalog.recording.latency_histograms
+    return [panel for histogram in ctx.catalog.recording.latency_histograms if histogram.compat is None
             for panel in (latency_percentiles(ctx, histogram), latency_distribution(ctx, histogram))]
 
 

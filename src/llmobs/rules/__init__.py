@@ -4,7 +4,7 @@ Public API (the Ansible filter plugins and `llmobs generate` call these with val
 raises ConfigError before producing anything):
 
 - `rule_files(settings) -> {file name: RuleFile}`: recording.yml (catalog recording rules, XID classes),
-  slo.yml (per-model SLO rules), inventory.yml (llmobs:engine_gpu:info from `vllm_endpoints`) and
+  slo.yml (per-model SLO rules), inventory.yml (llmobs:engine_gpu:info from the endpoints) and
   alerts.yml, every expression checked to read only series that exist.
 - `render_rule_files(settings) -> {file name: YAML}` for `prometheus/rules/`.
 - `panel_thresholds(settings) -> {series: [threshold, ...]}`: the alert thresholds the dashboards draw.
@@ -34,11 +34,11 @@ def rule_files(settings: Settings, catalog: Catalog | None = None) -> dict[str, 
     """The rule groups of each rule file, every expression checked to read only existing series."""
     catalog = catalog or catalog_mod.load()
     host = settings.labels.host
+    recorded = recording.groups(catalog, host, settings.thresholds.engine_stuck_window)
     files = {
-        conventions.RECORDING_FILE: RuleFile(groups=(*recording.groups(catalog, host),
-                                                     inventory.xid_class_group(catalog))),
+        conventions.RECORDING_FILE: RuleFile(groups=(*recorded, inventory.xid_class_group(catalog))),
         conventions.SLO_FILE: RuleFile(groups=tuple(slo.recording_groups(settings, catalog.slos))),
-        conventions.INVENTORY_FILE: RuleFile(groups=(inventory.engine_gpu_group(settings.vllm_endpoints, host),)),
+        conventions.INVENTORY_FILE: RuleFile(groups=(inventory.engine_gpu_group(settings.all_endpoints, host),)),
     }
     known = catalog.exposed_series_names() | catalog.generated_names(settings.slo.period) | {
         rule.record for file in files.values() for rule in file.recording_rules()}

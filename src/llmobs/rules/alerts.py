@@ -6,6 +6,7 @@ from typing import Any
 
 from llmobs import conventions, promql, templating
 from llmobs.catalog import AlertRule, Catalog, Component, Severity
+from llmobs.conventions import ENGINES
 from llmobs.promql import by
 from llmobs.rules.models import AlertingRule, Annotations, RuleGroup
 from llmobs.settings import Settings, Thresholds
@@ -32,6 +33,7 @@ def template_context(settings: Settings) -> dict[str, Any]:
         "gpu_ref": "GPU {{ $labels.gpu }} ({{ $labels.UUID }}, {{ $labels.modelName }}) on " + host_ref,
         "engine_ref": "{{ $labels.model_name }} on {{ $labels.instance }} (" + host_ref + ")",
         "jobs": settings.jobs,
+        "engine_jobs": promql.alternatives([getattr(settings.jobs, engine) for engine in ENGINES]),
         "t": settings.thresholds,
         "filesystems": filesystems(settings.thresholds),
     }

@@ -7,15 +7,33 @@ from collections.abc import Iterable
 from llmobs.catalog import Catalog
 from llmobs.conventions import ENGINE_GPU_INFO, INVENTORY_GROUP, XID_CLASS_INFO, XID_CLASSES_GROUP
 from llmobs.rules.models import RecordingRule, RuleGroup
-from llmobs.settings import VllmEndpoint
+from llmobs.settings import HostEndpoint
 
 
-def engine_gpu_group(endpoints: Iterable[VllmEndpoint], host_label: str) -> RuleGroup:
-    """`llmobs:engine_gpu:info{host, instance, model_name, gpu} 1` per GPU of each declared vLLM endpoint."""
+def gpu_list(gpus: Iterable[int]) -> str:
+    """GPU indexes in words for alert texts: `0-3`, `0,2,5-7`."""
+    runs: list[list[int]] = []
+    for gpu in sorted(gpus):
+        if runs and gpu == runs[-1][-1] + 1:
+            runs[-1].append(gpu)
+        else:
+            runs.append([gpu])
+    return ",".join(f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(map(str, run)) for run in runs)
+
+
+def _per_gpu(gpus: Iterable[int]) -> str:
+    """One sample per GPU, each with its `gpu` label: the rule's static labels add the engine's."""
+    return " or ".join(f'label_replace(vector(1), "gpu", "{gpu}", "gpu", ".*")' for gpu in gpus)
+
+
+def engine_gpu_group(endpoints: Iterable[HostEndpoint], host_label: str) -> RuleGroup:
+    """`llmobs:engine_gpu:info{host, instance, model_name, inference_engine, gpus, gpu} 1` per GPU of each
+    declared engine, from one rule per engine (not one per GPU: 1,000 hosts of 8 GPUs would need 8,000)."""
     rules = tuple(
-        RecordingRule(record=ENGINE_GPU_INFO, expr="vector(1)",
-                      labels={host_label: e.host, "instance": e.instance, "model_name": e.model, "gpu": str(gpu)})
-        for e in endpoints for gpu in e.gpus
+        RecordingRule(record=ENGINE_GPU_INFO, expr=_per_gpu(e.gpus),
+                      labels={host_label: e.host, "instance": e.instance, "model_name": e.model,
+                              "inference_engine": e.engine, "gpus": gpu_list(e.gpus)})
+        for e in endpoints
     )
     return RuleGroup(name=INVENTORY_GROUP, rules=rules)
 

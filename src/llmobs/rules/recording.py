@@ -18,16 +18,16 @@ SOURCE = "src/llmobs/catalog/recording_rules.yaml"
 _ENGINE = ("instance", "model_name")  # with the host label: the labels of one engine
 
 
-def groups(catalog: Catalog, host: str) -> list[models.RuleGroup]:
+def groups(catalog: Catalog, host: str, stuck_window: str) -> list[models.RuleGroup]:
     """The recording rules of recording.yml (the XID classes come from llmobs.rules.inventory)."""
     return [models.RuleGroup(name=group.name, rules=tuple(
         models.RecordingRule(record=rule.record, expr=rule.expr, labels=rule.labels) for rule in group.rules))
-        for group in documented_groups(catalog, host)]
+        for group in documented_groups(catalog, host, stuck_window)]
 
 
-def documented_groups(catalog: Catalog, host: str) -> list[RecordingGroup]:
-    """The latency group first, then the catalog's groups, every `<< host >>` rendered."""
-    result = [latency_group(catalog, host)]
+def documented_groups(catalog: Catalog, host: str, stuck_window: str) -> list[RecordingGroup]:
+    """The latency group, the engine-agnostic layer, then the catalog's groups, every `<< host >>` rendered."""
+    result = [latency_group(catalog, host), engine_group(catalog, host, stuck_window)]
     for group in catalog.recording.groups:
         rules = tuple(rule.model_copy(update={"expr": _render(rule.expr, host, f"{group.name}.{rule.record}")})
                       for rule in group.rules)
@@ -37,6 +37,19 @@ def documented_groups(catalog: Catalog, host: str) -> list[RecordingGroup]:
 
 def _render(expr: str, host: str, field: str) -> str:
     return " ".join(templating.render(expr, {"host": host}, f"recording_rules.yaml: {field}", SOURCE).split())
+
+
+def engine_group(catalog: Catalog, host: str, stuck_window: str) -> RecordingGroup:
+    """The engine-agnostic layer: per signal, one rule per engine that has it, labelled with the engine."""
+    context = {"by": by(host, *_ENGINE), "stuck_window": stuck_window}
+    rules = []
+    for signal in catalog.recording.engine_signals:
+        for engine, expr in signal.sources.items():
+            field = f"engine_signals.{signal.record}.{engine}"
+            text = " ".join(templating.render(expr, context, f"recording_rules.yaml: {field}", SOURCE).split())
+            rules.append(RecordingRule(record=signal.record, expr=text, unit=signal.unit, labels={
+                "inference_engine": engine}, meaning=f"{signal.meaning} ({catalog.engines[engine].title})"))
+    return RecordingGroup(name=conventions.ENGINE_GROUP, rules=tuple(rules))
 
 
 def latency_group(catalog: Catalog, host: str) -> RecordingGroup:

@@ -1,26 +1,28 @@
-"""vLLM engines, per model and instance: the instance-level recording rules and the raw histograms and
-counters the rules do not cover."""
+"""Inference engines, per model and instance: the engine-agnostic layer (any engine: vLLM, SGLang,
+TensorRT-LLM, llama.cpp) and the raw vLLM histograms and counters the layer does not cover."""
 
 from __future__ import annotations
 
 from llmobs import conventions
 from llmobs.catalog import LatencyHistogram
 from llmobs.dashboards.queries import RATE
-from llmobs.promql import Promql, aggregate, eq, variable
+from llmobs.promql import Promql, aggregate, eq, matches, variable
 
 BY_ENGINE = ("model_name", "instance")
 
-# Recording rules (recording_rules.yaml, group llmobs.vllm.instance and llmobs.vllm.aggregate).
-REQUESTS = "instance_model:vllm_requests:rate5m"
-REQUESTS_BY_REASON = "instance_model_reason:vllm_requests:rate5m"
-ERROR_RATIO = "instance_model:vllm_request_errors:ratio_rate5m"
-RUNNING = "instance_model:vllm_requests_running:sum"
-WAITING = "instance_model:vllm_requests_waiting:sum"
-KV_CACHE_USAGE = "instance_model:vllm_kv_cache_usage:max"
-PREEMPTIONS = "instance_model:vllm_preemptions:rate5m"
+# The engine-agnostic layer (recording_rules.yaml engine_signals, groups llmobs.engine and llmobs.engine.aggregate).
+REQUESTS = "instance_model:engine_requests:rate5m"
+REQUESTS_BY_REASON = "instance_model_reason:engine_requests:rate5m"
+ERRORS = "instance_model:engine_request_errors:rate5m"
+ERROR_RATIO = "instance_model:engine_request_errors:ratio_rate5m"
+RUNNING = "instance_model:engine_requests_running:sum"
+WAITING = "instance_model:engine_requests_waiting:sum"
+KV_CACHE_USAGE = "instance_model:engine_kv_cache_usage:max"
+PREEMPTIONS = "instance_model:engine_preemptions:rate5m"
+PROMPT_TOKENS = "instance_model:engine_prompt_tokens:rate5m"
+GENERATION_TOKENS = "instance_model:engine_generation_tokens:rate5m"
+# vLLM only (group llmobs.vllm.instance): the other engines have no prefix-cache query count.
 PREFIX_CACHE_HITS = "instance_model:vllm_prefix_cache_hits:ratio_rate5m"
-PROMPT_TOKENS = "instance_model:vllm_prompt_tokens:rate5m"
-GENERATION_TOKENS = "instance_model:vllm_generation_tokens:rate5m"
 
 # Speculative decoding counters (vLLM with a speculative_config).
 SPEC_DRAFTS = "vllm:spec_decode_num_drafts_total"
@@ -30,8 +32,8 @@ SPEC_DECODE = (SPEC_DRAFTS, SPEC_DRAFT_TOKENS, SPEC_ACCEPTED_TOKENS)
 
 
 def up(scope: Promql, job: str) -> str:
-    """1 per vLLM server Prometheus could scrape (job `jobs.vllm`), 0 per one it could not."""
-    return scope.sel("up", eq("job", job), variable("instance"))
+    """1 per engine Prometheus could scrape (`job`: one engine job, or a regex of them), 0 per one it could not."""
+    return scope.sel("up", matches("job", job) if "|" in job else eq("job", job), variable("instance"))
 
 
 def total(scope: Promql, series: str) -> str:

@@ -8,21 +8,22 @@ from llmobs.catalog import LatencyHistogram
 from llmobs.dashboards.queries import engine
 from llmobs.promql import Promql, aggregate, eq, none_of, selector
 
-# Recording rules (recording_rules.yaml, group llmobs.vllm.aggregate).
-FLEET_REQUESTS = "fleet:vllm_requests:rate5m"
-FLEET_PROMPT_TOKENS = "fleet:vllm_prompt_tokens:rate5m"
-FLEET_GENERATION_TOKENS = "fleet:vllm_generation_tokens:rate5m"
-FLEET_RUNNING = "fleet:vllm_requests_running:sum"
-FLEET_WAITING = "fleet:vllm_requests_waiting:sum"
-MODEL_REQUESTS = "model:vllm_requests:rate5m"
-MODEL_REQUESTS_BY_REASON = "model_reason:vllm_requests:rate5m"
-MODEL_ERROR_RATIO = "model:vllm_request_errors:ratio_rate5m"
+# The engine-agnostic layer's aggregates (recording_rules.yaml, group llmobs.engine.aggregate).
+FLEET_REQUESTS = "fleet:engine_requests:rate5m"
+FLEET_PROMPT_TOKENS = "fleet:engine_prompt_tokens:rate5m"
+FLEET_GENERATION_TOKENS = "fleet:engine_generation_tokens:rate5m"
+FLEET_RUNNING = "fleet:engine_requests_running:sum"
+FLEET_WAITING = "fleet:engine_requests_waiting:sum"
+MODEL_REQUESTS = "model:engine_requests:rate5m"
+MODEL_REQUESTS_BY_REASON = "model_reason:engine_requests:rate5m"
+MODEL_ERROR_RATIO = "model:engine_request_errors:ratio_rate5m"
+MODEL_PROMPT_TOKENS = "model:engine_prompt_tokens:rate5m"
+MODEL_GENERATION_TOKENS = "model:engine_generation_tokens:rate5m"
+MODEL_RUNNING = "model:engine_requests_running:sum"
+MODEL_WAITING = "model:engine_requests_waiting:sum"
+MODEL_KV_CACHE_USAGE = "model:engine_kv_cache_usage:max"
+# vLLM only (group llmobs.vllm.aggregate): the finish reasons that tell an abort from an error.
 MODEL_SUCCESS_RATIO = "model:vllm_request_success:ratio_rate5m"
-MODEL_PROMPT_TOKENS = "model:vllm_prompt_tokens:rate5m"
-MODEL_GENERATION_TOKENS = "model:vllm_generation_tokens:rate5m"
-MODEL_RUNNING = "model:vllm_requests_running:sum"
-MODEL_WAITING = "model:vllm_requests_waiting:sum"
-MODEL_KV_CACHE_USAGE = "model:vllm_kv_cache_usage:max"
 
 # Finish reasons that are not a normal ending: the engine failed, or the client went away.
 FAILED, ABORTED = "error", "abort"
@@ -30,15 +31,17 @@ FIRING_ALERTS = selector("ALERTS", eq("alertstate", "firing"))
 
 
 def error_ratio() -> str:
-    """Share of the fleet's finished requests that failed inside the engine (none failed: 0)."""
-    errors = aggregate("sum", selector(MODEL_REQUESTS_BY_REASON, eq("finished_reason", FAILED)))
-    return Promql.ratio(f"({errors} or vector(0))", FLEET_REQUESTS)
+    """Share of the fleet's finished requests that failed inside the engine (none failed: 0), over the
+    engines that count failures."""
+    errors = aggregate("sum", engine.ERRORS)
+    counted = aggregate("sum", f"{engine.REQUESTS} and {engine.ERRORS}")
+    return Promql.ratio(f"({errors} or vector(0))", counted)
 
 
 def completed_ratio() -> str:
     """Share of the fleet's finished requests that ended normally (stop, length, repetition)."""
     normal = aggregate("sum", selector(MODEL_REQUESTS_BY_REASON, none_of("finished_reason", (FAILED, ABORTED))))
-    return Promql.ratio(normal, FLEET_REQUESTS)
+    return Promql.ratio(normal, aggregate("sum", MODEL_REQUESTS_BY_REASON))
 
 
 def by_reason(scope: Promql) -> str:

@@ -184,7 +184,8 @@ class Fleet:
         for spec in self.catalog.slos.slos:
             if not spec.latency:
                 continue
-            name = spec.latency.histograms[-1 if old_names else 0]
+            names = self.catalog.slo_histograms(spec, "vllm")
+            name = names[-1 if old_names else 0]
             events = requests * (300 if spec.name != "ttft" else 1)  # ~30 output tokens per request
             threshold = exposition.le_value(getattr(targets, spec.latency.threshold))
             series += [

@@ -44,7 +44,7 @@ def _burns(fleet: Fleet, slo: SloDefinition, model: str, last: bool) -> list[Bur
     cases = [Burn("fast", fast, ("critical", "warning"))]
     if last:
         cases.append(Burn("slow", (max(_factors(fleet, "warning")) + min(page)) / 2, ("warning",)))
-        if slo.latency and len(slo.latency.histograms) > 1:
+        if slo.latency and len(fleet.catalog.slo_histograms(slo, "vllm")) > 1:
             cases.append(Burn("fast, vLLM < 0.11 names", fast, ("critical", "warning"), old_names=True))
     return cases
 
