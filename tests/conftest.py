@@ -41,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 E2E_PREFIX = "llmobs-e2e-"
 READY_TIMEOUT_S = 240
 # The images of the services the lab starts in sim mode (Grafana only when its image exists).
-LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", images.SIM_VARIABLE)
+LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", images.SIM_VARIABLE,
+              images.LLAMACPP_VARIABLE)
 LAB_FIXTURES = {"lab", "lab_prometheus_url", "lab_grafana"}
 LAB_GROUP = "lab"
 # Groups that take minutes (mostly waiting on containers): started first so that they overlap.

@@ -8,8 +8,9 @@ Sources: dcgm-exporter 4.x (pkg/cmd/app.go flags, internal/pkg/collector label o
 
 from __future__ import annotations
 
-import math
 import uuid
+
+from prometheus_client.utils import floatToGoString
 
 # ------------------------------------------------------------------------------------- dcgm-exporter
 DRIVER_VERSION = "570.133.20"  # DCGM_FI_DRIVER_VERSION of the recorded H100 hosts (tests/fixtures/nvidia-smi)
@@ -52,8 +53,8 @@ def vllm_labels(model_name: str, engine: str = ENGINE_INDEX) -> dict[str, str]:
 
 
 def le_value(boundary: float) -> str:
-    """A histogram bucket's `le` as prometheus_client writes it: `1.0`, `0.25`, `+Inf`."""
-    return "+Inf" if boundary == math.inf else repr(float(boundary))
+    """A histogram bucket's `le` as prometheus_client writes it: `1.0`, `0.25`, `1e+06`, `+Inf`."""
+    return floatToGoString(boundary)
 
 
 # ------------------------------------------------------------------------------------- scrape targets

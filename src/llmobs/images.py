@@ -41,6 +41,11 @@ IMAGES_ENV = WORKSPACE.images_env
 BASE_SUITE = "bookworm"
 SIM_VARIABLE = "LLMOBS_SIM_IMAGE"
 SIM_IMAGE = f"llmobs/sim:{__version__}"
+# The lab's real engine, llama.cpp's llama-server (compose/llamacpp/Dockerfile): built here, never pulled.
+LLAMACPP_VARIABLE = "LLMOBS_LLAMACPP_IMAGE"
+LLAMACPP_REPOSITORY = "llmobs/llamacpp"
+# The line compose/llamacpp/Dockerfile prints when the mirror no longer has a pinned package.
+_MISSING_PACKAGE = re.compile(r"ERROR: the Debian mirror has no .*")
 # Image variable -> stand-in directory under compose/standin (None: no stand-in can be built here).
 STANDINS: dict[str, str | None] = {
     "PROMETHEUS_IMAGE": "prometheus",
@@ -136,15 +141,18 @@ def _tree_bytes(root: Path, patterns: tuple[str, ...]) -> bytes:
     return b"".join(str(p.relative_to(root)).encode() + p.read_bytes() for p in files)
 
 
-def _build(tag: str, context: Path, build_args: dict[str, str], source_hash: str, log: Log) -> None:
-    args = ["build", "--quiet", "--tag", tag, "--label", f"org.llmobs.source-hash={source_hash}",
+def _build(tag: str, context: Path, build_args: dict[str, str], source_hash: str, log: Log,
+           quiet: bool = True) -> None:
+    """`docker build`; quiet=False keeps the steps' output (the classic builder's `--quiet` drops even a
+    failed step's), for the error message."""
+    args = ["build", *(["--quiet"] if quiet else []), "--tag", tag, "--label", f"org.llmobs.source-hash={source_hash}",
             "--label", f"{CHECKOUT_LABEL}={REPO}"]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     log(f"building {tag}")
     result = _docker(*args, str(context), check=False)
     if result.returncode != 0:
-        raise ImageError(f"building {tag} failed:\n{result.stderr[-3000:]}")
+        raise ImageError(f"building {tag} failed:\n{(result.stdout + result.stderr)[-3000:]}")
     _remove_superseded(tag)
 
 
@@ -227,6 +235,35 @@ def build_sim(base: str, log: Log) -> str:
     return SIM_IMAGE
 
 
+def build_llamacpp(log: Log) -> str:
+    """llama-server from Debian sid's llama.cpp-tools with the kit's tiny model baked in, tagged with a hash of
+    what it is built from (the Dockerfile, the model generator, the gguf release, the sid base), so a second
+    set-up builds nothing. A pinned package that sid dropped stops the build with the Dockerfile's message."""
+    from importlib.metadata import version
+
+    from llmobs.engines import llamacpp  # numpy and gguf: only when this image is built
+
+    base = base_image(log, "sid")
+    base_id = _docker("image", "inspect", "--format", "{{.Id}}", base).stdout.strip()
+    source_hash = _digest(llamacpp.DOCKERFILE.read_bytes(), _tree_bytes(REPO / "src" / "llmobs" / "engines", ("*.py",)),
+                          version("gguf").encode(), base_id.encode())
+    tag = f"{LLAMACPP_REPOSITORY}:{llamacpp.upstream_version()}-{source_hash}"
+    if present(tag):
+        return tag
+    with tempfile.TemporaryDirectory(prefix="llmobs-llamacpp-") as context:
+        llamacpp.build_context(Path(context))
+        started = time.monotonic()
+        try:
+            _build(tag, Path(context), {llamacpp.BASE_ARG: base}, source_hash, log, quiet=False)
+        except ImageError as error:
+            missing = _MISSING_PACKAGE.search(str(error))
+            if missing:
+                raise ImageError(f"cannot build the lab's llama.cpp server: {missing[0]}") from None
+            raise
+        log(f"built {tag} ({time.monotonic() - started:.0f} s)")
+    return tag
+
+
 def _unpack_into(rootfs: Path, packages: tuple[debian.Package, ...], log: Log) -> None:
     """The packages' files under rootfs/, hard-linked from the cache (the binaries are 20-100 MB each)."""
     trees = [debian.unpack(package, deb, CACHE_DIR) for package, deb in debian.fetch(packages, CACHE_DIR, log).items()]
@@ -277,9 +314,9 @@ def resolve(log: Log) -> list[Resolved]:
     packages = standin_packages()
     base = base_image(log)
     sim = build_sim(base, log)
-    resolved = [Resolved(SIM_VARIABLE, sim, "built")]
+    resolved = [Resolved(SIM_VARIABLE, sim, "built"), Resolved(LLAMACPP_VARIABLE, build_llamacpp(log), "built")]
     for variable, upstream in sorted(pinned.items()):
-        if variable == SIM_VARIABLE:
+        if variable in (SIM_VARIABLE, LLAMACPP_VARIABLE):
             continue
         if os.environ.get(variable):
             resolved.append(Resolved(variable, os.environ[variable], "environment"))

@@ -41,6 +41,7 @@ class Case:
     severity: str
     labels: dict[str, str]                       # the notification's labels must include these
     gpu: int | None = None                       # its UUID label must be this GPU's
+    stop: str | None = None                      # a real engine of the lab: stopped instead of a fault
 
     @property
     def scope(self) -> dict[str, str]:
@@ -53,6 +54,9 @@ class Case:
 
 
 GPU, ENGINE = "gpu-h100-1", "gpu-l40s-1"
+LLAMACPP_PORT = 8080
+# The engine-down alert covers every engine's job (catalog alerts.yaml; its name is still vLLM's).
+LLAMACPP_DOWN_ALERT = "VllmEngineDown"
 CASES = (
     Case("overheat", GPU, {"fault": "overheat", "gpu": 1}, "GpuThermalMarginLow", "critical",
          {"host": GPU, "gpu": "1"}, gpu=1),
@@ -84,6 +88,9 @@ CASES = (
          "critical", {"host": ENGINE, "instance": f"{ENGINE}:8001", "model_name": "mistral-7b-instruct"}),
     Case("latency", "gpu-t4-1", {"fault": "latency"}, "VllmInterTokenLatencyBudgetBurn", "critical",
          {"model_name": "phi-3-mini-4k-instruct", "slo": "inter_token_latency"}),
+    # The real llama.cpp server (in gpu-l40s-1's network namespace): its container is stopped, then started.
+    Case("llamacpp-stop", ENGINE, {}, LLAMACPP_DOWN_ALERT, "critical",
+         {"host": ENGINE, "instance": f"{ENGINE}:{LLAMACPP_PORT}", "job": "llamacpp"}, stop="llamacpp"),
 )
 # Nobody breaks these: they must stay silent through the whole campaign.
 HEALTHY_GPUS = {("gpu-h100-1", "0"): "busy", ("gpu-h100-1", "6"): "idle", ("gpu-t4-1", "0"): "busy"}
@@ -115,10 +122,17 @@ class Campaign:
         uuids = {host: {g["gpu"]: g["UUID"] for g in self.lab.call(f"{self._control(host)}/sim/state")["gpus"]}
                  for host in {case.host for case in CASES if case.gpu is not None}}
         for case in CASES:
-            self.lab.call(f"{self._control(case.host)}/sim/faults", "POST", case.fault)
+            if case.stop:
+                self.lab.lab.stop_engine(case.stop)
+            else:
+                self.lab.call(f"{self._control(case.host)}/sim/faults", "POST", case.fault)
             self.outcomes[case.id] = Outcome(time.time(), uuids[case.host][case.gpu] if case.gpu is not None else None)
 
     def _clear(self, case: Case) -> None:
+        if case.stop:
+            self.lab.lab.start_engine(case.stop)
+            self.outcomes[case.id].cleared = time.time()
+            return
         filters = {"fault": case.fault["fault"]}
         for key in ("gpu", "engine"):
             if key in case.fault:
@@ -186,6 +200,17 @@ def test_targets_up_and_every_recording_rule_has_data(lab: Any, figure) -> None:
     empty = [name for name in sorted(lab.recorded_names()) if not lab.query(name)]
     assert not empty, f"recording rules without data: {empty}"
     figure(f"{len(targets)} targets up ({', '.join(jobs)}); {len(lab.recorded_names())} recorded names with data")
+
+
+def test_the_real_engine_answers_chat_completions_and_is_scraped(lab: Any) -> None:
+    """llama.cpp's own counters move under the load generator's chat completions, as Prometheus scrapes them."""
+    selector = f'{{instance="{ENGINE}:{LLAMACPP_PORT}"}}'
+    deadline = time.monotonic() + 120
+    while not (found := lab.query(f"increase(llamacpp:tokens_predicted_total{selector}[2m]) > 0")):
+        assert time.monotonic() < deadline, "llama.cpp generated nothing in 2 minutes of the load generator"
+        time.sleep(5)
+    assert found[0]["metric"]["host"] == ENGINE
+    assert lab.query(f"llamacpp:n_decode_total{selector} > 0")
 
 
 def test_gpu_hosts_serve_both_spellings_of_the_hostname_label(lab: Any) -> None:

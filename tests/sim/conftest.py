@@ -6,7 +6,8 @@ import csv
 import io
 import random
 import re
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ DATA = Path(__file__).parent / "data"
 COUNTERS = REPO / "compose" / "dcgm-exporter" / "counters.csv"
 SERIES = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\{(?P<labels>.*)\} (?P<value>\S+)$")
 LABEL = re.compile(r'(?P<key>[A-Za-z_][A-Za-z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
+HEADER = re.compile(r"^# (HELP|TYPE) (\S+) ?(.*)$")
 BUSY = GpuLoad(busy=1.0, intensity=0.6, fb_fraction=0.9)
 
 
@@ -32,6 +34,38 @@ def series(text: str) -> list[tuple[str, list[tuple[str, str]], str]]:
             labels = [(m["key"], m["value"]) for m in LABEL.finditer(match["labels"])]
             out.append((match["name"], labels, match["value"]))
     return out
+
+
+def shape(text: str, free: Collection[str], counted: dict[str, Collection[str]] | None = None,
+          unvalued: Collection[str] = ()) -> dict[str, dict]:
+    """Per exposed family (the name on its `# TYPE` line): type, HELP, sample names, label names, the
+    values of enumerated labels (all but the `free` ones, which describe the server the page came from, and
+    the `counted` ones, whose children exist once something was counted: their values must be of the given
+    lists), and each histogram's `le` strings in order. Families in `unvalued` keep only their label names."""
+    counted = counted or {}
+    families: dict[str, dict] = {}
+    for line in text.splitlines():
+        match = HEADER.match(line)
+        if match:
+            kind, name, rest = match.groups()
+            family = families.setdefault(name, {"samples": set(), "labels": set(), "values": defaultdict(set),
+                                                "le": []})
+            family["help" if kind == "HELP" else "type"] = rest
+    names = sorted(families, key=len, reverse=True)
+    for name, labels, _ in series(text) + [(line.split(" ")[0], [], "") for line in text.splitlines()
+                                            if line and not line.startswith("#") and "{" not in line.split(" ")[0]]:
+        family = next(f for f in names if name == f or name.startswith(f + "_"))
+        found = families[family]
+        found["samples"].add(name)
+        found["labels"].add(tuple(sorted(key for key, _ in labels if key != "le")))
+        for key, value in labels:
+            if key not in set(free) | set(counted) and family not in unvalued:
+                found["values"][key].add(value)
+            assert key not in counted or value in counted[key], (name, key, value)
+        le = dict(labels).get("le")
+        if le is not None and le not in found["le"]:
+            found["le"].append(le)
+    return families
 
 
 def families(text: str) -> dict:

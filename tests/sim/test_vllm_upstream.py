@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import socket
 import urllib.request
-from collections import defaultdict
 
 import pytest
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
@@ -22,7 +20,7 @@ from llmobs.sim.host import HostConfig, HostSim
 from llmobs.sim.vllm import Engine, EngineConfig, Served
 from llmobs.sim.vllm_releases import RELEASES
 
-from .conftest import DATA, series
+from .conftest import DATA, shape
 
 CATALOG = catalog_mod.load()
 # The engine each recording describes (see its header).
@@ -62,7 +60,6 @@ FREE_LABELS = {"model_name", "engine", "handler", "method", "le", "generation", 
 COUNTED_LABELS = {"status": CATALOG.metric("http_requests_total").label_values["status"]}
 # vllm:cache_config_info's values are the recording machine's CPU-platform config: only its label names count.
 CONFIG_INFO = "vllm:cache_config_info"
-HEADER = re.compile(r"^# (HELP|TYPE) (\S+) ?(.*)$")
 
 
 def _page_of_recording(version: str) -> str:
@@ -86,32 +83,7 @@ def _sim_page(version: str) -> str:
 
 
 def _shape(text: str) -> dict[str, dict]:
-    """Per exposed family (the name on its `# TYPE` line): type, HELP, sample names, label names, the
-    values of enumerated labels, and each histogram's `le` strings in order."""
-    families: dict[str, dict] = {}
-    for line in text.splitlines():
-        match = HEADER.match(line)
-        if match:
-            kind, name, rest = match.groups()
-            family = families.setdefault(name, {"samples": set(), "labels": set(), "values": defaultdict(set),
-                                                "le": []})
-            family["help" if kind == "HELP" else "type"] = rest
-    names = sorted(families, key=len, reverse=True)
-    for name, labels, _ in series(text) + [(line.split(" ")[0], [], "") for line in text.splitlines()
-                                            if line and not line.startswith("#") and "{" not in line.split(" ")[0]]:
-        family = next(f for f in names if name == f or name.startswith(f + "_"))
-        shape = families[family]
-        shape["samples"].add(name)
-        shape["labels"].add(tuple(sorted(key for key, _ in labels if key != "le")))
-        for key, value in labels:
-            if key not in FREE_LABELS | set(COUNTED_LABELS) and family != CONFIG_INFO:
-                shape["values"][key].add(value)
-        le = dict(labels).get("le")
-        if le is not None and le not in shape["le"]:
-            shape["le"].append(le)
-        for key, value in labels:
-            assert key not in COUNTED_LABELS or value in COUNTED_LABELS[key], (name, key, value)
-    return families
+    return shape(text, FREE_LABELS, COUNTED_LABELS, unvalued={CONFIG_INFO})
 
 
 @pytest.fixture(scope="module", params=sorted(RECORDED))

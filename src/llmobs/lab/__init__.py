@@ -28,6 +28,8 @@ DEFAULT_PROJECT = "llmobs"
 # Where simulated hosts run: `llmobs lab up` (the whole lab in one project) and `./kit lab` (the
 # lab_simulators role of inventories/lab); `llmobs fault` looks in both unless told a project.
 SIMULATOR_PROJECTS = (DEFAULT_PROJECT, "llmobs-lab-simulators")
+# The lab's real engines (not simulated): `llmobs fault stop|start <service>` stops and starts their containers.
+REAL_ENGINES = {"llamacpp": "llama.cpp's llama-server (compose/services/llamacpp.yaml)"}
 # Published services: the variable that sets the host port, and the port inside the container.
 PUBLISHED = {
     "prometheus": ("LLMOBS_PROMETHEUS_PORT", PORTS["prometheus"]),
@@ -144,6 +146,21 @@ class Lab:
         self.compose("up", "--detach", "--wait", "--wait-timeout", str(timeout), "--remove-orphans", *services,
                      timeout=timeout + 120)
         return notes
+
+    def stop_engine(self, service: str) -> None:
+        """Stop a real engine's container (as a crashed server: nothing answers on its port)."""
+        self.compose("stop", self._real_engine(service))
+
+    def start_engine(self, service: str, timeout: int = 120) -> None:
+        self.compose("up", "--detach", "--wait", "--wait-timeout", str(timeout), "--no-deps",
+                     self._real_engine(service), timeout=timeout + 60)
+
+    @staticmethod
+    def _real_engine(service: str) -> str:
+        if service not in REAL_ENGINES:
+            raise LabError(f"{service!r} is not a real engine of the lab; use one of {', '.join(REAL_ENGINES)} "
+                           "(simulated engines: `llmobs fault inject <host> engine-down engine=<model>`)")
+        return service
 
     def down(self, volumes: bool = False) -> None:
         self.compose("down", "--remove-orphans", *(["--volumes"] if volumes else []))

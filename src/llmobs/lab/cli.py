@@ -14,7 +14,7 @@ from rich.table import Table
 
 from llmobs import http
 from llmobs.errors import ConfigError, UnreachableError
-from llmobs.lab import DEFAULT_PROJECT, PUBLISHED, SIMULATOR_PROJECTS, Lab, LabError
+from llmobs.lab import DEFAULT_PROJECT, PUBLISHED, REAL_ENGINES, SIMULATOR_PROJECTS, Lab, LabError
 from llmobs.workspace import Workspace, WorkspaceError
 
 lab_app = typer.Typer(no_args_is_help=True, help="The single-host lab (compose/): up, down, status.")
@@ -88,6 +88,8 @@ def status(project: ProjectOpt = DEFAULT_PROJECT) -> None:
                 address = lab.url(service)
             elif service in simulated:
                 address = f"{lab.control_url(service)} (fault port)"
+            elif service in REAL_ENGINES:
+                address = f"{REAL_ENGINES[service]}: `llmobs fault stop|start {service}`"
         except LabError:
             address = "-"
         table.add_row(service, entry.get("State", ""), entry.get("Health", ""), address)
@@ -190,6 +192,29 @@ def list_faults(target: Annotated[str | None, typer.Argument(help="host or URL; 
     except (ConfigError, UnreachableError) as error:
         _fail(error)
     console.print(table)
+
+
+RealEngine = Annotated[str, typer.Argument(help="a real engine of the lab: " + ", ".join(REAL_ENGINES))]
+
+
+@fault_app.command()
+def stop(service: RealEngine, project: ProjectOpt = DEFAULT_PROJECT) -> None:
+    """Stop a real engine of the lab (engine down), e.g. `llmobs fault stop llamacpp`."""
+    try:
+        _lab(project).stop_engine(service)
+    except LabError as error:
+        _fail(error)
+    console.print(f"stopped {service} ({REAL_ENGINES[service]})")
+
+
+@fault_app.command()
+def start(service: RealEngine, project: ProjectOpt = DEFAULT_PROJECT) -> None:
+    """Start a stopped real engine of the lab again (the repair), waiting until it is healthy."""
+    try:
+        _lab(project).start_engine(service)
+    except LabError as error:
+        _fail(error)
+    console.print(f"started {service}")
 
 
 @fault_app.command()

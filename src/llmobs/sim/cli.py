@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -61,14 +62,19 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _serve_until_stopped(start: Callable[[], None], stop: Callable[[], None], verbose: bool) -> None:
+def _serve_until_stopped(start: Callable[[], None], stop: Callable[[], None], verbose: bool,
+                         until: threading.Thread | None = None) -> None:
+    """Run until SIGTERM or Ctrl-C, or until the thread `until` ends by itself."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # As PID 1 in a container, Python ignores SIGTERM unless it handles it.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         start()
-        signal.pause()
+        if until is None:
+            signal.pause()
+        else:
+            until.join()
     except KeyboardInterrupt:
         pass
     finally:
@@ -151,11 +157,14 @@ def vllm(
     rps: Annotated[float, typer.Option("--rps", envvar="LLMOBS_SIM_RPS", help="mean requests per second")] = 2.0,
     vllm_version: Annotated[str, typer.Option("--vllm-version", envvar="LLMOBS_SIM_VLLM_VERSION",
                                               help="the vLLM release to imitate: 0.33.0 or 0.10.2")] = "0.33.0",
+    engine_kind: Annotated[str, typer.Option("--engine", envvar="LLMOBS_SIM_ENGINE",
+                                             help="whose /metrics to serve: vllm, sglang or trtllm")] = "vllm",
     gpu_model: GpuModel = "H100-SXM",
     fault_port: FaultPort = SIM_CONTROL_PORT,
     verbose: Verbose = False,
 ) -> None:
-    """One vLLM server (OpenAI API and /metrics) driven by simulated traffic."""
+    """One inference server (OpenAI API and /metrics) driven by simulated traffic: vLLM's, or the same
+    model behind SGLang's or TensorRT-LLM's page (`--engine`)."""
     from llmobs.sim.host import HostConfig
     from llmobs.sim.vllm import EngineConfig
 
@@ -166,7 +175,7 @@ def vllm(
 
     def config() -> HostConfig:
         engine = EngineConfig(model=model, port=port, gpus=indexes, params_b=params_b, rps=rps,
-                              vllm_version=vllm_version)
+                              vllm_version=vllm_version, engine=engine_kind)
         return HostConfig(name=_node_name(), gpu_model=gpu_model, gpus=max(indexes) + 1, engines=(engine,),
                           fault_port=fault_port)
 
@@ -211,6 +220,23 @@ def host(
             fault_port=fault_port)
 
     _run_host(config, verbose)
+
+
+@sim_app.command("chat-load")
+def chat_load(
+    url: Annotated[str, typer.Option("--url", help="the engine's base URL")] = "http://127.0.0.1:8080",
+    model: Annotated[str, typer.Option("--model", help="the model name it serves")] = "llmobs-tiny-llama",
+    interval: Annotated[float, typer.Option("--interval", min=0.1, help="seconds between requests")] = 2.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 24,
+    duration: Annotated[float, typer.Option("--duration", min=1, help="seconds before it stops")] = 6 * 3600.0,
+    verbose: Verbose = False,
+) -> None:
+    """Send a real engine chat completions at a steady pace (the lab's load generator for llama.cpp)."""
+    from llmobs.sim.chat_load import ChatLoad
+
+    load = ChatLoad(url.rstrip("/"), model, interval, max_tokens, duration)
+    worker = threading.Thread(target=load.run, name="chat-load", daemon=True)
+    _serve_until_stopped(worker.start, load.stopped.set, verbose, until=worker)
 
 
 @sim_app.command("alert-sink")

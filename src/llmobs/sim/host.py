@@ -63,10 +63,12 @@ def parse_address(address: str) -> tuple[str, int]:
 
 
 def engine_registry(engine: Engine) -> CollectorRegistry:
-    """What a vLLM server's /metrics serves: the engine's families and prometheus_client's process collectors."""
+    """What an engine server's /metrics serves: the engine's families, and for vLLM prometheus_client's process
+    collectors (SGLang's and trtllm-serve's multiprocess registries have none of these)."""
     registry = CollectorRegistry()
-    for collector in (ProcessCollector, PlatformCollector, GCCollector):
-        collector(registry=registry)
+    if engine.flavour is None:
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=registry)
     registry.register(engine.collector())
     return registry
 
@@ -96,8 +98,9 @@ class HostSim:
         if self.exporter:
             self.listeners["exporter"] = Listener("dcgm-exporter", config.exporter_address, self._exporter_handler())
         for engine in self.engines:
-            self.listeners[engine.config.model] = Listener(
-                f"vllm {engine.config.model}", (config.bind, engine.config.port), self._engine_handler(engine))
+            self.listeners[engine.config.model] = Listener(f"{engine.config.engine} {engine.config.model}",
+                                                           (config.bind, engine.config.port),
+                                                           self._engine_handler(engine))
         self.control = Listener("control", (config.bind, config.fault_port), self._control_handler())
 
     def _check_engines(self) -> None:
@@ -225,6 +228,7 @@ class HostSim:
     def _engine_handler(self, engine: Engine) -> type[JsonHandler]:
         served = Served(engine)
         registry = engine_registry(engine)
+        metrics_path = self.catalog.engines[engine.config.engine].metrics_path
 
         def models(request: Request) -> Reply:
             engine.count_http(request.path, "GET", "2xx")
@@ -232,7 +236,7 @@ class HostSim:
 
         healthy = Reply(HTTPStatus.OK, b"", "application/json")
         return handler("EngineHandler", {
-            ("GET", "/metrics"): lambda _: Reply(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST),
+            ("GET", metrics_path): lambda _: Reply(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST),
             ("GET", "/health"): lambda _: healthy, ("GET", "/ping"): lambda _: healthy,
             ("GET", "/version"): lambda _: Reply(HTTPStatus.OK, served.version()),
             ("GET", "/v1/models"): models,

@@ -1,7 +1,8 @@
 """The lab's simulated fleet (compose/lab-topology.yml): hosts, their exporters and simulated hardware.
 
-The vLLM servers themselves (model, port, GPUs) are the settings' `vllm_endpoints` (compose/lab-settings.yml),
-the one list the rules, the scrape targets and the simulators all read; the topology adds what only the
+The inference servers themselves (engine, model, port, GPUs) are the settings' `vllm_endpoints` and
+`endpoints` (compose/lab-settings.yml), the lists the rules, the scrape targets and the simulators all
+read; the topology adds what only the
 lab needs: each host's exporters (scrape input, llmobs.scrape.Host), its GPU model and count, and the
 traffic and size of each simulated engine.
 """
@@ -19,6 +20,7 @@ from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
 from llmobs.sim import dcgm
+from llmobs.sim.vllm import ENGINES as SIMULATED_ENGINES
 from llmobs.sim.vllm import EngineConfig
 from llmobs.sim.vllm_releases import CURRENT_RELEASE, RELEASES
 from llmobs.types import Strict
@@ -103,9 +105,10 @@ def engine_configs(host: LabHost, settings: Settings) -> tuple[EngineConfig, ...
     """The host's engines: endpoints from the settings, size and traffic from the topology."""
     if host.sim is None:
         return ()
-    endpoints = [e for e in settings.vllm_endpoints if e.host == host.name]
-    errors = [ConfigError(f"hosts.{host.name}.sim.engines.{model}", "has no vLLM endpoint in the settings",
-                          "add it to vllm_endpoints (compose/lab-settings.yml) or remove it here")
+    # The engines the simulator imitates; a real one (the lab's llama.cpp) runs in its own container.
+    endpoints = [e for e in settings.all_endpoints if e.host == host.name and e.engine in SIMULATED_ENGINES]
+    errors = [ConfigError(f"hosts.{host.name}.sim.engines.{model}", "has no endpoint in the settings",
+                          "add it to vllm_endpoints or endpoints (compose/lab-settings.yml) or remove it here")
               for model in host.sim.engines if model not in {e.model for e in endpoints}]
     for endpoint in endpoints:
         for gpu in endpoint.gpus:
@@ -119,5 +122,5 @@ def engine_configs(host: LabHost, settings: Settings) -> tuple[EngineConfig, ...
     for endpoint in endpoints:
         sim = host.sim.engines.get(endpoint.model, SimEngine())
         configs.append(EngineConfig(model=endpoint.model, port=endpoint.port, gpus=tuple(endpoint.gpus),
-                                    **sim.model_dump()))
+                                    engine=endpoint.engine, **sim.model_dump()))
     return tuple(configs)

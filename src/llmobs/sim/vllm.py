@@ -32,7 +32,9 @@ from llmobs import catalog as catalog_mod
 from llmobs import exposition
 from llmobs.catalog import Catalog, GpuModel
 from llmobs.errors import ConfigError
+from llmobs.sim import sglang, trtllm
 from llmobs.sim.dcgm import GpuLoad
+from llmobs.sim.engine_page import CatalogPage, Flavour
 from llmobs.sim.faults import Fault
 from llmobs.sim.vllm_metrics import EngineCollector
 from llmobs.sim.vllm_releases import (
@@ -44,6 +46,9 @@ from llmobs.sim.vllm_releases import (
 )
 
 MAX_NUM_BATCHED_TOKENS = 2048    # token budget of one engine step (chunked prefill)
+# The other engines the simulator imitates, each a page over this request model (llmobs.sim.engine_page).
+FLAVOURS: dict[str, Flavour] = {flavour.engine: flavour for flavour in (sglang.FLAVOUR, trtllm.FLAVOUR)}
+ENGINES = ("vllm", *FLAVOURS)
 HANDLERS = (("/v1/chat/completions", 0.7), ("/v1/completions", 0.3))
 
 
@@ -64,6 +69,7 @@ class EngineConfig:
     period_s: float = 900.0          # period of the request-rate swing
     vllm_version: str = CURRENT_RELEASE
     max_num_queued_reqs: int | None = None   # --max-num-queued-reqs: 503 at admission beyond it
+    engine: str = "vllm"             # whose /metrics it serves: vllm, sglang or trtllm (FLAVOURS)
 
 
 @dataclass
@@ -125,6 +131,10 @@ class Engine:
             raise ConfigError(f"engines.{config.model}.vllm_version", f"{config.vllm_version!r} is not a release "
                               "the simulator imitates", f"use one of {', '.join(RELEASES)}")
         self.release = RELEASES[config.vllm_version]
+        if config.engine not in ENGINES:
+            raise ConfigError(f"engines.{config.model}.engine", f"{config.engine!r} is not an engine the simulator "
+                              "imitates", f"use one of {', '.join(ENGINES)}")
+        self.flavour = FLAVOURS.get(config.engine)
         if config.max_num_queued_reqs is not None and not self.release.admission_limits:
             raise ConfigError(f"engines.{config.model}.max_num_queued_reqs", f"vLLM {config.vllm_version} has no "
                               "--max-num-queued-reqs", f"drop it, or use vllm_version {CURRENT_RELEASE}")
@@ -173,6 +183,8 @@ class Engine:
         tokens = request_token_buckets(self.config.max_model_len)
         for name in ("prompt", "generation", "max_generation", "max_tokens", "prefill_kv"):
             self.hist[name] = Histogram(tokens)
+        if self.flavour:  # the same observations, in the other engine's buckets
+            self.hist.update({signal: Histogram(fam[family]) for signal, family in self.flavour.buckets.items()})
         self.load = GpuLoad()
 
     # ------------------------------------------------------------------ traffic and scheduling
@@ -422,7 +434,12 @@ class Engine:
 
     # ------------------------------------------------------------------ /metrics
     def collector(self) -> Collector:
-        return EngineCollector(self)
+        return CatalogPage(self, self.flavour) if self.flavour else EngineCollector(self)
+
+    @property
+    def version(self) -> str:
+        """The release of the engine whose page it serves."""
+        return self.flavour.version if self.flavour else self.release.version
 
 
 @dataclass
@@ -435,8 +452,9 @@ class Served:
     def models(self) -> dict:
         c = self.engine.config
         return {"object": "list", "data": [{"id": c.model, "object": "model", "created": self.created,
-                                            "owned_by": "vllm", "root": c.model, "parent": None,
+                                            "owned_by": self.engine.flavour.owned_by if self.engine.flavour
+                                            else "vllm", "root": c.model, "parent": None,
                                             "max_model_len": c.max_model_len}]}
 
     def version(self) -> dict:
-        return {"version": self.engine.release.version}
+        return {"version": self.engine.version}
