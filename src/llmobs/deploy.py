@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, rules, scrape, yamlfmt
+from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, rules, scrape, store, yamlfmt
 from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, instance
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Endpoint, Settings, load_settings
-from llmobs.types import Strict
+from llmobs.types import Strict, duration_seconds
 
 SETTINGS_VARIABLE = "llmobs_settings"
 
@@ -213,13 +213,43 @@ _OPTION_VARIABLES = {
 }
 
 
+def _check_replica(replica: dict[str, str], external_labels: dict[str, str]) -> None:
+    """The pair's external labels must be identical: a replica label there would reach Alertmanager (which
+    could no longer deduplicate the pair's alerts) and the store (which could no longer deduplicate its series)."""
+    for label in sorted(set(replica) & set(external_labels)):
+        raise ConfigError(f"prometheus_external_labels.{label}", "is also the HA pair's replica label",
+                          "set the replica only in prometheus_replica; keep external labels identical on both")
+
+
+def _store_write(options: Any, hosts: list[InventoryHost], me: str) -> list[dict[str, Any]]:
+    parsed = store.parse(options)
+    if parsed is None:
+        return []
+    return [store.remote_write(parsed, me, {host.name: host.address for host in hosts if host.monitoring})]
+
+
+def store_environment(options: dict[str, Any] | None, scrape_options: dict[str, Any] | None = None) -> dict[str, str]:
+    """The compose variables of the store on its host (llmobs_store; the Prometheus scrape intervals
+    bound its deduplication interval)."""
+    parsed = store.parse(options)
+    if parsed is None:
+        raise ConfigError(store.STORE_VARIABLE, "is not set", "set llmobs_store.host to the host that runs the store")
+    try:
+        intervals = scrape.parse_options(scrape_options or {})
+    except ConfigError as error:
+        raise error.renamed(_OPTION_VARIABLES) from None
+    shortest = min([intervals.scrape_interval, *intervals.job_intervals.values()], key=duration_seconds)
+    return store.compose_environment(parsed, shortest)
+
+
 def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
                      options: dict[str, Any] | None = None) -> dict[str, str]:
     """prometheus.yml, targets/<job>.yml and rules/*.yml for the Prometheus on host `me`.
 
     `hosts` lists every GPU and monitoring host (InventoryHost). `options`: `scrape` (scrape.ScrapeOptions
-    intervals), `external_labels`, `remote_write`, `replica` ({label: value}, HA pairs only) and
-    `scrape_auth` (ScrapeAuth per job; `alertmanager` also sets how alerts are sent).
+    intervals), `external_labels`, `remote_write`, `replica` ({label: value}, HA pairs only),
+    `scrape_auth` (ScrapeAuth per job; `alertmanager` also sets how alerts are sent) and `store`
+    (llmobs.store.StoreOptions: one more remote_write, to the long-term store, without the replica label).
     """
     parsed = _validated_hosts(hosts)
     if me not in {host.name for host in parsed if host.monitoring}:
@@ -228,11 +258,13 @@ def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
     scrape_hosts, alertmanagers = _scrape_hosts(parsed, me)
     opts = options or {}
     replica = opts.get("replica") or {}
+    _check_replica(replica, opts.get("external_labels") or {})
     clients = {job: _client(job, auth) for job, auth in _scrape_auth(opts.get("scrape_auth")).items()}
     scrape_options = {
         **(opts.get("scrape") or {}),
         "external_labels": opts.get("external_labels") or {},
-        "remote_write": [_with_replica(entry, replica) for entry in opts.get("remote_write") or []],
+        "remote_write": [_with_replica(entry, replica) for entry in opts.get("remote_write") or []]
+        + _store_write(opts.get("store"), parsed, me),
         "alertmanagers": alertmanagers,
         "job_clients": clients,
         "alertmanager_client": clients.get("alertmanager"),
@@ -301,6 +333,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "compose_override": compose_override,
     "prometheus_files": prometheus_files,
     "prometheus_scrape_secrets": prometheus_scrape_secrets,
+    "store_environment": store_environment,
     "alertmanager_check": alertmanager_check,
     "alertmanager_files": alertmanager_files,
     "grafana_files": grafana_files,
