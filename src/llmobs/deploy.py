@@ -21,7 +21,7 @@ from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Endpoint, Settings, load_settings
-from llmobs.types import Strict, duration_seconds
+from llmobs.types import Address, Port, Strict, duration_seconds
 
 SETTINGS_VARIABLE = "llmobs_settings"
 
@@ -35,21 +35,24 @@ class InventoryHost(Strict):
     """What the prometheus role reads from one host of the inventory."""
 
     name: str = Field(min_length=1)
-    address: str = Field(min_length=1, description="llmobs_scrape_address, else ansible_host, else the name")
+    address: Address = Field(description="llmobs_scrape_address, else ansible_host, else the name")
     gpu: bool = Field(description="in the GPU group: runs dcgm-exporter and the vLLM endpoints")
     monitoring: bool = Field(description="in the monitoring group: runs Prometheus, Alertmanager, Grafana")
     grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
     labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
     vllm_endpoints: tuple[Endpoint, ...] = ()
+    gpu_count: int | None = Field(None, ge=1, le=64,
+                                  description="gpu_preflight_expected_gpu_count: the GPU indexes are below it")
     exporters: tuple[Literal["node", "dcgm"], ...] | None = Field(
         None, description="llmobs_exporters: the exporters it runs; unset: node, and dcgm on GPU hosts")
-    ports: dict[str, int | None] = Field(default_factory=dict, description="<role>_port per job")
+    ports: dict[str, Port | None] = Field(default_factory=dict, description="<role>_port per job")
     addresses: dict[str, str | None] = Field(default_factory=dict, description="<role>_scrape_address per job")
 
 
 # InventoryHost fields -> the host variable they come from, for error messages.
 _HOST_VARIABLES = {
     "address": "llmobs_scrape_address", "labels": "llmobs_host_labels", "exporters": "llmobs_exporters",
+    "gpu_count": "gpu_preflight_expected_gpu_count",
     "ports.node": "node_exporter_port", "ports.dcgm": "dcgm_exporter_port", "ports.prometheus": "prometheus_port",
     "ports.alertmanager": "alertmanager_port", "ports.grafana": "grafana_port",
     "addresses.node": "node_exporter_scrape_address", "addresses.dcgm": "dcgm_exporter_scrape_address",
@@ -72,9 +75,29 @@ def _validated_hosts(hosts: list[Any]) -> list[InventoryHost]:
         except ValidationError as error:
             errors += [ConfigError(f"{name}: {_host_variable(item.field)}", item.problem, item.fix)
                        for item in from_validation_error(error).errors]
+    errors += _gpus_out_of_range(parsed) + _listed_twice(parsed)
     if errors:
         raise ConfigErrors(errors)
     return parsed
+
+
+def _listed_twice(hosts: list[InventoryHost]) -> list[ConfigError]:
+    seen: set[str] = set()
+    errors = []
+    for index, host in enumerate(hosts):
+        if host.name in seen:
+            errors.append(ConfigError(f"hosts[{index}].name", f"{host.name!r} is listed twice",
+                                      "list each host once in the inventory's GPU and monitoring groups"))
+        seen.add(host.name)
+    return errors
+
+
+def _gpus_out_of_range(hosts: list[InventoryHost]) -> list[ConfigError]:
+    """An engine on GPU 8 of an 8-GPU server: its GPU alerts and joins would never match."""
+    return [ConfigError(f"{host.name}: vllm_endpoints[{index}].gpus", f"GPU {gpu} is not on a host of {host.gpu_count}"
+                        f" GPUs", f"use indexes 0-{host.gpu_count - 1} (gpu_preflight_expected_gpu_count)")
+            for host in hosts if host.gpu_count for index, endpoint in enumerate(host.vllm_endpoints)
+            for gpu in endpoint.gpus if gpu >= host.gpu_count]
 
 
 def site_settings(overrides: dict[str, Any] | None, variable: str = SETTINGS_VARIABLE) -> Settings:
