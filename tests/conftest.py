@@ -46,8 +46,8 @@ LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", i
 LAB_FIXTURES = {"lab", "lab_prometheus_url", "lab_grafana"}
 LAB_GROUP = "lab"
 # Groups that take minutes (mostly waiting on containers): started first so that they overlap.
-SLOW_GROUPS = (LAB_GROUP, "tests/ansible/test_molecule.py", "tests/ansible/test_molecule_site.py",
-               "tests/preflight/test_hostprep_molecule.py")
+SLOW_GROUPS = (LAB_GROUP, "tests/ha/test_ha.py", "tests/ansible/test_molecule.py",
+               "tests/ansible/test_molecule_site.py", "tests/preflight/test_hostprep_molecule.py")
 
 # The pinned promtool and amtool, not the host release's, for every test and every tool it starts.
 if tools.BIN_DIR.is_dir():

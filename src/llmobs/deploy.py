@@ -15,14 +15,14 @@ from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, rules, scrape, yamlfmt
+from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, rules, scrape, store, yamlfmt
 from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, instance
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.preflight import textfile
 from llmobs.settings import Endpoint, Settings, load_settings
-from llmobs.types import Strict
+from llmobs.types import Address, Port, Strict, duration_seconds
 
 SETTINGS_VARIABLE = "llmobs_settings"
 
@@ -36,16 +36,18 @@ class InventoryHost(Strict):
     """What the prometheus role reads from one host of the inventory."""
 
     name: str = Field(min_length=1)
-    address: str = Field(min_length=1, description="llmobs_scrape_address, else ansible_host, else the name")
+    address: Address = Field(description="llmobs_scrape_address, else ansible_host, else the name")
     gpu: bool = Field(description="in the GPU group: runs dcgm-exporter and the vLLM endpoints")
     monitoring: bool = Field(description="in the monitoring group: runs Prometheus, Alertmanager, Grafana")
     grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
     labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
     vllm_endpoints: tuple[Endpoint, ...] = ()
     endpoints: tuple[Endpoint, ...] = Field((), description="llmobs_endpoints: the engines it runs, each named")
+    gpu_count: int | None = Field(None, ge=1, le=64,
+                                  description="gpu_preflight_expected_gpu_count: the GPU indexes are below it")
     exporters: tuple[Literal["node", "dcgm"], ...] | None = Field(
         None, description="llmobs_exporters: the exporters it runs; unset: node, and dcgm on GPU hosts")
-    ports: dict[str, int | None] = Field(default_factory=dict, description="<role>_port per job")
+    ports: dict[str, Port | None] = Field(default_factory=dict, description="<role>_port per job")
     addresses: dict[str, str | None] = Field(default_factory=dict, description="<role>_scrape_address per job")
 
 
@@ -53,6 +55,7 @@ class InventoryHost(Strict):
 _HOST_VARIABLES = {
     "address": "llmobs_scrape_address", "labels": "llmobs_host_labels", "exporters": "llmobs_exporters",
     "endpoints": "llmobs_endpoints",
+    "gpu_count": "gpu_preflight_expected_gpu_count",
     "ports.node": "node_exporter_port", "ports.dcgm": "dcgm_exporter_port", "ports.prometheus": "prometheus_port",
     "ports.alertmanager": "alertmanager_port", "ports.grafana": "grafana_port",
     "addresses.node": "node_exporter_scrape_address", "addresses.dcgm": "dcgm_exporter_scrape_address",
@@ -75,9 +78,29 @@ def _validated_hosts(hosts: list[Any]) -> list[InventoryHost]:
         except ValidationError as error:
             errors += [ConfigError(f"{name}: {_host_variable(item.field)}", item.problem, item.fix)
                        for item in from_validation_error(error).errors]
+    errors += _gpus_out_of_range(parsed) + _listed_twice(parsed)
     if errors:
         raise ConfigErrors(errors)
     return parsed
+
+
+def _listed_twice(hosts: list[InventoryHost]) -> list[ConfigError]:
+    seen: set[str] = set()
+    errors = []
+    for index, host in enumerate(hosts):
+        if host.name in seen:
+            errors.append(ConfigError(f"hosts[{index}].name", f"{host.name!r} is listed twice",
+                                      "list each host once in the inventory's GPU and monitoring groups"))
+        seen.add(host.name)
+    return errors
+
+
+def _gpus_out_of_range(hosts: list[InventoryHost]) -> list[ConfigError]:
+    """An engine on GPU 8 of an 8-GPU server: its GPU alerts and joins would never match."""
+    return [ConfigError(f"{host.name}: vllm_endpoints[{index}].gpus", f"GPU {gpu} is not on a host of {host.gpu_count}"
+                        f" GPUs", f"use indexes 0-{host.gpu_count - 1} (gpu_preflight_expected_gpu_count)")
+            for host in hosts if host.gpu_count for index, endpoint in enumerate(host.vllm_endpoints)
+            for gpu in endpoint.gpus if gpu >= host.gpu_count]
 
 
 def site_settings(overrides: dict[str, Any] | None, variable: str = SETTINGS_VARIABLE) -> Settings:
@@ -217,13 +240,43 @@ _OPTION_VARIABLES = {
 }
 
 
+def _check_replica(replica: dict[str, str], external_labels: dict[str, str]) -> None:
+    """The pair's external labels must be identical: a replica label there would reach Alertmanager (which
+    could no longer deduplicate the pair's alerts) and the store (which could no longer deduplicate its series)."""
+    for label in sorted(set(replica) & set(external_labels)):
+        raise ConfigError(f"prometheus_external_labels.{label}", "is also the HA pair's replica label",
+                          "set the replica only in prometheus_replica; keep external labels identical on both")
+
+
+def _store_write(options: Any, hosts: list[InventoryHost], me: str) -> list[dict[str, Any]]:
+    parsed = store.parse(options)
+    if parsed is None:
+        return []
+    return [store.remote_write(parsed, me, {host.name: host.address for host in hosts if host.monitoring})]
+
+
+def store_environment(options: dict[str, Any] | None, scrape_options: dict[str, Any] | None = None) -> dict[str, str]:
+    """The compose variables of the store on its host (llmobs_store; the Prometheus scrape intervals
+    bound its deduplication interval)."""
+    parsed = store.parse(options)
+    if parsed is None:
+        raise ConfigError(store.STORE_VARIABLE, "is not set", "set llmobs_store.host to the host that runs the store")
+    try:
+        intervals = scrape.parse_options(scrape_options or {})
+    except ConfigError as error:
+        raise error.renamed(_OPTION_VARIABLES) from None
+    shortest = min([intervals.scrape_interval, *intervals.job_intervals.values()], key=duration_seconds)
+    return store.compose_environment(parsed, shortest)
+
+
 def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
                      options: dict[str, Any] | None = None) -> dict[str, str]:
     """prometheus.yml, targets/<job>.yml and rules/*.yml for the Prometheus on host `me`.
 
     `hosts` lists every GPU and monitoring host (InventoryHost). `options`: `scrape` (scrape.ScrapeOptions
-    intervals), `external_labels`, `remote_write`, `replica` ({label: value}, HA pairs only) and
-    `scrape_auth` (ScrapeAuth per job; `alertmanager` also sets how alerts are sent).
+    intervals), `external_labels`, `remote_write`, `replica` ({label: value}, HA pairs only),
+    `scrape_auth` (ScrapeAuth per job; `alertmanager` also sets how alerts are sent) and `store`
+    (llmobs.store.StoreOptions: one more remote_write, to the long-term store, without the replica label).
     """
     parsed = _validated_hosts(hosts)
     if me not in {host.name for host in parsed if host.monitoring}:
@@ -232,11 +285,13 @@ def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
     scrape_hosts, alertmanagers = _scrape_hosts(parsed, me)
     opts = options or {}
     replica = opts.get("replica") or {}
+    _check_replica(replica, opts.get("external_labels") or {})
     clients = {job: _client(job, auth) for job, auth in _scrape_auth(opts.get("scrape_auth")).items()}
     scrape_options = {
         **(opts.get("scrape") or {}),
         "external_labels": opts.get("external_labels") or {},
-        "remote_write": [_with_replica(entry, replica) for entry in opts.get("remote_write") or []],
+        "remote_write": [_with_replica(entry, replica) for entry in opts.get("remote_write") or []]
+        + _store_write(opts.get("store"), parsed, me),
         "alertmanagers": alertmanagers,
         "job_clients": clients,
         "alertmanager_client": clients.get("alertmanager"),
@@ -318,6 +373,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "compose_override": compose_override,
     "prometheus_files": prometheus_files,
     "prometheus_scrape_secrets": prometheus_scrape_secrets,
+    "store_environment": store_environment,
     "alertmanager_check": alertmanager_check,
     "alertmanager_files": alertmanager_files,
     "grafana_files": grafana_files,

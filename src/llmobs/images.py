@@ -52,6 +52,7 @@ STANDINS: dict[str, str | None] = {
     "ALERTMANAGER_IMAGE": "alertmanager",
     "NODE_EXPORTER_IMAGE": "node-exporter",
     "DCGM_EXPORTER_IMAGE": "dcgm-exporter",
+    "VICTORIA_METRICS_IMAGE": "victoria-metrics",  # the long-term store (profile store)
     "GRAFANA_IMAGE": None,  # no Debian package, PyPI or npm source for a Grafana server
 }
 _PIN = re.compile(r"\$\{(?P<var>[A-Z0-9_]+_IMAGE):-(?P<image>[^}]+)\}")

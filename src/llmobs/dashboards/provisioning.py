@@ -1,4 +1,5 @@
-"""Grafana file provisioning: the Prometheus and Alertmanager data sources and the dashboard provider.
+"""Grafana file provisioning: the Prometheus and Alertmanager data sources and the dashboard provider,
+and the long-term store (VictoriaMetrics, PromQL over its whole retention) when the site runs one.
 
 The URLs, the scrape interval and the paths are parameters, so the lab (service names on one Compose
 network) and the Ansible roles (any address) render the same files from the same code.
@@ -6,15 +7,16 @@ network) and the Ansible roles (any address) render the same files from the same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmobs.errors import from_validation_error
 from llmobs.yamlfmt import dump, generated_header
 
 PROMETHEUS_UID = "prometheus"
 ALERTMANAGER_UID = "alertmanager"
+STORE_UID = "store"
 HEADER = generated_header("src/llmobs/dashboards/provisioning.py and the settings")
 
 _URL = r"^https?://[^\s/]+(/\S*)?$"
@@ -33,6 +35,16 @@ class Provisioning(BaseModel):
                                  description="where the dashboard JSON is mounted inside the Grafana container")
     folder: str = Field("LLM observability", min_length=1)
     folder_uid: str = Field("llmobs", pattern=r"^[a-zA-Z0-9_-]{1,40}$")
+    # The dashboards pick their data source with the ${datasource} variable: the store is one more choice.
+    store_url: str | None = Field(None, pattern=_URL, description="the long-term store, e.g. http://mon-1:8428")
+    default_datasource: Literal["prometheus", "store"] = Field(
+        "prometheus", description="what the dashboards open on: store shows both Prometheus of an HA pair as one")
+
+    @model_validator(mode="after")
+    def _store_given(self) -> Provisioning:
+        if self.default_datasource == "store" and not self.store_url:
+            raise ValueError("default_datasource store needs store_url (where the long-term store answers)")
+        return self
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any] | None, source: str | None = None) -> Provisioning:
@@ -40,6 +52,22 @@ class Provisioning(BaseModel):
             return cls.model_validate(values or {})
         except ValidationError as error:
             raise from_validation_error(error, source) from None
+
+
+def _store_datasource(provisioning: Provisioning) -> list[dict[str, Any]]:
+    if not provisioning.store_url:
+        return []
+    return [{
+        "name": "Long-term store",
+        "uid": STORE_UID,
+        "type": "prometheus",  # VictoriaMetrics answers Prometheus' query API
+        "access": "proxy",
+        "url": provisioning.store_url.rstrip("/"),
+        "isDefault": provisioning.default_datasource == "store",
+        "editable": False,
+        "jsonData": {"httpMethod": "POST", "timeInterval": provisioning.scrape_interval,
+                     "prometheusType": "Prometheus", "alertmanagerUid": ALERTMANAGER_UID},
+    }]
 
 
 def provisioning_files(provisioning: Provisioning) -> dict[str, str]:
@@ -53,7 +81,7 @@ def provisioning_files(provisioning: Provisioning) -> dict[str, str]:
                 "type": "prometheus",
                 "access": "proxy",
                 "url": provisioning.prometheus_url.rstrip("/"),
-                "isDefault": True,
+                "isDefault": provisioning.default_datasource == "prometheus",
                 "editable": False,
                 "jsonData": {
                     "httpMethod": "POST",
@@ -71,6 +99,7 @@ def provisioning_files(provisioning: Provisioning) -> dict[str, str]:
                 "editable": False,
                 "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
             },
+            *_store_datasource(provisioning),
         ],
     }
     dashboards = {
