@@ -54,6 +54,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
                                                                   "grafana/provisioning/*/*.yaml")),
     Artifact("prometheus config (lab)", "llmobs.sim.topology:render_lab_prometheus",
              ("prometheus/prometheus.yml", "prometheus/targets/*.yml")),
+    Artifact("lab GPU servers (compose)", "llmobs.roles:lab_gpu_services", ("compose/services/gpu-*.yaml",)),
+    Artifact("role READMEs", "llmobs.roles:role_readmes", ("roles/*/README.md",)),
 )
 
 
