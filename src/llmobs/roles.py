@@ -45,9 +45,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-_UNSET = object()
-
-
 def _first_set(variables: Mapping[str, Any], names: list[str], default: Any) -> Any:
     """The value of the first of `names` the host defines (templated, plain), else `default`."""
     for name in names:
@@ -211,9 +208,9 @@ def compose_env_file(env: Mapping[str, Any], service: str) -> str:
     break are refused, naming the variable (never showing the value)."""
     bad = sorted(name for name, value in env.items() if any(c in str(value) for c in "'\n\r"))
     if bad:
-        raise ConfigErrors([ConfigError(f"{name} ({service})", "contains a single quote or a line break, which a "
-                                        "Compose .env file cannot carry", "choose a value without them (for a "
-                                        "password, another one)") for name in bad])
+        problem = "contains a single quote or a line break, which a Compose .env file cannot carry"
+        fix = "choose a value without them (for a password, another one)"
+        raise ConfigErrors([ConfigError(f"{name} (the .env of {service})", problem, fix) for name in bad])
     return "".join(f"{name}='{value}'\n" for name, value in sorted(env.items(), key=lambda item: item[0].lower()))
 
 

@@ -195,7 +195,8 @@ def test_env_values_a_env_file_cannot_carry_are_refused_by_name_never_shown() ->
     with pytest.raises(ConfigError) as error:
         roles.compose_env_file({"GRAFANA_ADMIN_PASSWORD": "it's-secret", "OK": "fine", "TWO": "a\nb"}, "grafana")
     message = str(error.value)
-    assert "GRAFANA_ADMIN_PASSWORD (grafana)" in message and "TWO (grafana)" in message and "OK" not in message
+    assert "GRAFANA_ADMIN_PASSWORD (the .env of grafana)" in message and "TWO (the .env of grafana)" in message
+    assert "OK" not in message
     assert "it's-secret" not in message and "single quote or a line break" in message
 
 
