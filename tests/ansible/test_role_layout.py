@@ -4,6 +4,7 @@ configure, run, remove), the same tags, compose_service called one way and only 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,24 @@ def test_compose_service_checks_its_entry_points_arguments(tmp_path: Path) -> No
                                "ANSIBLE_FILTER_PLUGINS": str(REPO / "ansible" / "filter_plugins"), "NO_COLOR": "1"})
     output = done.stdout + done.stderr
     assert done.returncode != 0 and "netwrok" in output, output[-3000:]
+
+
+def test_a_value_the_env_file_cannot_carry_stops_the_role_before_anything_is_written(tmp_path: Path) -> None:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "node_exporter with a quote in a path", "hosts": "localhost",
+                                         "gather_facts": False, "roles": ["node_exporter"]}]))
+    target = tmp_path / "node-exporter"
+    done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
+                           str(playbook), "-e", json.dumps({"node_exporter_rootfs": "/srv/it's",
+                                                                "node_exporter_dir": str(target)})],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+                          env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(Path.home()),
+                               "PYTHONPATH": str(REPO / "src"), "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+                               "ANSIBLE_FILTER_PLUGINS": str(REPO / "ansible" / "filter_plugins"), "NO_COLOR": "1"})
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "LLMOBS_HOST_ROOTFS (the .env of node-exporter)" in output, output[-3000:]
+    assert "single quote or a line break" in output and "Look for the image" not in output
+    assert not target.exists(), "something was written before the check"
 
 
 @pytest.mark.parametrize("role", ROLES)
