@@ -12,6 +12,9 @@ Under pytest-xdist (`-n 2 --dist loadgroup`, the suite's default) each test file
 so module fixtures such as a molecule campaign run once; every test that needs the lab, and the set-up
 tests that rebuild its images, share one group, so one lab serves them all. The slow groups go first.
 `figure` records a measured figure, printed in the run's summary (a worker's own output is not shown).
+The summary also says what the run ran against: the versions that promtool, amtool and (when a test
+used Docker) the Prometheus, Alertmanager and node_exporter images report themselves, Docker's and
+Compose's. The pinned promtool and amtool (llmobs.tools) come first on PATH for every test.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
-from llmobs import images
+from llmobs import http, images, tools
 from llmobs.lab import PUBLISHED, Lab, LabError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +47,10 @@ LAB_GROUP = "lab"
 # Groups that take minutes (mostly waiting on containers): started first so that they overlap.
 SLOW_GROUPS = (LAB_GROUP, "tests/ansible/test_molecule.py", "tests/ansible/test_molecule_site.py",
                "tests/preflight/test_hostprep_molecule.py")
+
+# The pinned promtool and amtool, not the host release's, for every test and every tool it starts.
+if tools.BIN_DIR.is_dir():
+    os.environ["PATH"] = f"{tools.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _group(item: pytest.Item) -> str:
@@ -83,14 +89,29 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("=", "figures")
         for line in lines:
             terminalreporter.write_line(line)
+    terminalreporter.write_sep("=", "versions used")
+    for line in _versions_used(terminalreporter.stats):
+        terminalreporter.write_line(line)
+
+
+def _versions_used(stats: dict[str, list[Any]]) -> list[str]:
+    """What the binaries and images of this run say they are (asked, not read from the pins)."""
+    lines = []
+    for name in tools.TOOLS:
+        found = [f"{tools.reported_version(tool.path)} ({tool.path.relative_to(REPO)})"
+                 for tool in tools.pinned() if tool.name == name and tool.path.is_file()]
+        lines.append(f"{name}: {', '.join(found) or 'not installed (`llmobs setup`)'}")
+    # Containers only for a run that used Docker (such runs hold the team's Docker lock).
+    used_docker = any("docker" in report.keywords for outcome in ("passed", "failed")
+                      for report in stats.get(outcome, []) if report.when == "call")
+    if not used_docker:
+        return [*lines, "images, Docker Engine, Compose: not asked (no test of this run used Docker)"]
+    running = images.running_versions({**images.pins(), **images.read_env()})
+    return lines + [f"{component}: {version}" for component, version in running.items()]
 
 
 def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 10) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
+    return http.call_json(url, method, body, timeout=timeout)
 
 
 @dataclass
@@ -219,7 +240,7 @@ def lab_prometheus_url(lab: RunningLab) -> str:
 @pytest.fixture(scope="session")
 def lab_grafana(lab: RunningLab) -> tuple[str, str, str]:
     """(URL, user, password) of the lab's Grafana; skipped where its image is missing."""
-    running, reason = lab.lab.grafana()
+    running, reason = lab.lab.grafana_available()
     if not running:
         pytest.skip(f"Grafana is not part of the lab here: {reason}")
     return lab.url("grafana"), "admin", lab.lab.env["GRAFANA_ADMIN_PASSWORD"]

@@ -46,19 +46,27 @@ _HEADER = generated_header("the llmobs settings (alertmanager section)")
 _FROM_FILE = "use %s so that Alertmanager reads it from a file"
 
 
+class MissingSecretError(ConfigError):
+    """A receiver's `*_secret` names a variable that has no value."""
+
+    def __init__(self, field: str, variable: str, alternative: str):
+        self.variable = variable
+        super().__init__(field, f"the secret variable {variable} is not set",
+                         f"set {variable} in the environment (llmobs generate) or pass it in `secrets` (the Ansible "
+                         f"filter, from the vault), or {alternative}")
+
+
 class _Secrets:
     """Resolves `*_secret` variables; collects every missing one so the user fixes them at once."""
 
     def __init__(self, values: Mapping[str, str]):
-        self.values, self.errors = values, []
+        self.values: Mapping[str, str] = values
+        self.errors: list[ConfigError] = []
 
     def get(self, variable: str, field: str, alternative: str) -> str:
         value = self.values.get(variable)
         if not value:
-            self.errors.append(ConfigError(
-                field, f"the secret variable {variable} is not set",
-                f"set {variable} in the environment (llmobs generate) or pass it in `secrets` (the Ansible "
-                f"filter, from the vault), or {alternative}"))
+            self.errors.append(MissingSecretError(field, variable, alternative))
             return ""
         return value
 
@@ -181,6 +189,13 @@ def config(settings: Settings, secrets: Mapping[str, str]) -> dict[str, Any]:
 def render_config(settings: Settings, secrets: Mapping[str, str] | None = None) -> str:
     """alertmanager.yml; `secrets` maps variable names to values (default: the environment)."""
     return dump(config(settings, os.environ if secrets is None else secrets), _HEADER)
+
+
+def artifacts(settings: Settings) -> dict[str, str]:
+    """alertmanager/ for `llmobs generate` (secrets from the environment)."""
+    files = {CONFIG_FILE: render_config(settings)}
+    files.update({f"{TEMPLATES_DIR}/{name}": text for name, text in render_templates(settings).items()})
+    return files
 
 
 def render_templates(settings: Settings) -> dict[str, str]:

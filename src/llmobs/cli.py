@@ -6,22 +6,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmobs import generate as generate_mod
+from llmobs.bench import bench_app
 from llmobs.dashboards.cli import app as dashboards_app
-from llmobs.lab import lab_app
-from llmobs.sim.cli import fault_app, sim_app
+from llmobs.generate.cli import generate
+from llmobs.lab.cli import fault_app, lab_app
+from llmobs.sim.cli import sim_app
 
 app = typer.Typer(no_args_is_help=True, help="LLM observability stack: generate, simulate, set up and check.")
 console = Console()
+app.command()(generate)
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(sim_app, name="sim")
 app.add_typer(fault_app, name="fault")
 app.add_typer(lab_app, name="lab")
-
-
-@app.callback()
-def _root() -> None:
-    """Keep `llmobs` a command group even while it has a single command."""
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()
@@ -42,10 +40,6 @@ def setup(
         for item in resolved:
             table.add_row(item.variable, item.image or "[yellow]unavailable[/yellow]", item.origin)
         console.print(table)
-
-
-app.command()(generate_mod.generate)
-app.add_typer(generate_mod.bench_app, name="bench")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -3,17 +3,16 @@
 The file is dcgm-exporter's own default counter set, in its order, followed by every field the kit's
 rules and dashboards read that the default lacks, each with the alerts that depend on it.
 
-Public API: `render(settings=None) -> str` (the settings only decide which alerts are listed).
+Public API: `render(settings) -> str` (the settings only decide which alerts are listed).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from llmobs import catalog as catalog_mod
 from llmobs import promql
 from llmobs.catalog import Metric
-from llmobs.rules import resolve_settings, rule_groups
+from llmobs.rules import rule_files
+from llmobs.rules.models import RecordingRule
 from llmobs.settings import Settings
 
 PATH = "compose/dcgm-exporter/counters.csv"
@@ -41,13 +40,11 @@ def _line(name: str, kind: str, help_text: str) -> str:
 
 def _dependents(settings: Settings) -> dict[str, list[str]]:
     """{metric: alerts that read it, directly or through recording rules}."""
-    files = rule_groups(settings)
     reads: dict[str, set[str]] = {}
-    for name, groups in files.items():
-        for group in groups:
-            for rule in group["rules"]:
-                key = rule.get("record") or f"alert:{rule['alert']}"
-                reads.setdefault(key, set()).update(promql.selector_names(rule["expr"], f"{name}: {key}"))
+    for name, file in rule_files(settings).items():
+        for rule in file.rules():
+            key = rule.record if isinstance(rule, RecordingRule) else f"alert:{rule.alert}"
+            reads.setdefault(key, set()).update(promql.selector_names(rule.expr, f"{name}: {key}"))
 
     def sources(key: str, seen: set[str]) -> set[str]:
         found = set()
@@ -65,8 +62,12 @@ def _dependents(settings: Settings) -> dict[str, list[str]]:
     return {metric: sorted(alerts) for metric, alerts in dependents.items()}
 
 
-def render(settings: Settings | dict[str, Any] | None = None) -> str:
-    settings = resolve_settings(settings)
+def artifacts(settings: Settings) -> dict[str, str]:
+    """The counters CSV for `llmobs generate`."""
+    return {PATH: render(settings)}
+
+
+def render(settings: Settings) -> str:
     catalog = catalog_mod.load()
     gpu = catalog.layer_metrics("gpu")
     dependents = _dependents(settings)
@@ -82,7 +83,7 @@ def render(settings: Settings | dict[str, Any] | None = None) -> str:
 
     defaults = [m for m in gpu if m.dcgm.default]
     added = [m for m in gpu if not m.dcgm.default]
-    lines = [HEADER, "# ---- dcgm-exporter's default counters (release 4.5.3-4.8.2)"]
+    lines = [HEADER, "# ---- dcgm-exporter's default counters (release 4.5.3-4.8.2, the same in 4.6.x)"]
     for metric in (m for m in defaults if not m.dcgm.profiling):
         lines += entry(metric, why=False)
     lines += [_line(field.name, "label", field.help) for field in catalog.dcgm_label_fields]

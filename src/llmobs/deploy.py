@@ -13,15 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
-from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, roles, rules, scrape
-from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, PORTS
+from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, roles, rules, scrape, yamlfmt
+from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, instance
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
-from llmobs.settings import Settings, load_settings
+from llmobs.settings import Endpoint, Settings, load_settings
+from llmobs.types import Strict
+
+SETTINGS_VARIABLE = "llmobs_settings"
 
 # The compose service of each job on a monitoring host's docker network, and the port it listens on
 # inside its container: the host's own Prometheus reaches its neighbours by these names (itself as localhost).
@@ -29,20 +31,7 @@ LOCAL_SERVICES = {job: ("localhost" if job == "prometheus" else service, EXPORTE
                   for job, service in COMPOSE_SERVICES.items()}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Endpoint(_Strict):
-    """One entry of a host's `vllm_endpoints`."""
-
-    model: str = Field(min_length=1)
-    port: int = Field(PORTS["vllm"], ge=1, le=65535)
-    gpus: tuple[int, ...] = Field(min_length=1)
-    address: str | None = None
-
-
-class InventoryHost(_Strict):
+class InventoryHost(Strict):
     """What the prometheus role reads from one host of the inventory."""
 
     name: str = Field(min_length=1)
@@ -72,18 +61,18 @@ def _validated_hosts(hosts: list[Any]) -> list[InventoryHost]:
     return parsed
 
 
+def site_settings(overrides: dict[str, Any] | None, variable: str = SETTINGS_VARIABLE) -> Settings:
+    """The site's settings (the inventory's `variable`) merged over the defaults and validated: the one
+    validation of a filter call; errors name the variable."""
+    try:
+        return load_settings(overrides)
+    except ConfigError as error:
+        raise error.renamed(variable) from None
+
+
 def settings_validate(overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The site's settings (`llmobs_settings`) merged over the defaults; raises naming the bad field."""
-    try:
-        return load_settings(overrides).model_dump(mode="json", by_alias=True)
-    except ConfigError as error:
-        raise _prefixed(error, "llmobs_settings") from None
-
-
-def _prefixed(error: ConfigError, variable: str) -> ConfigError:
-    errors = error.errors if isinstance(error, ConfigErrors) else [error]
-    renamed = [ConfigError(f"{variable}.{e.field}", e.problem, e.fix) for e in errors]
-    return ConfigErrors(renamed) if len(renamed) > 1 else renamed[0]
+    return site_settings(overrides).model_dump(mode="json", by_alias=True)
 
 
 def image_pin(definition: str, variable: str) -> str:
@@ -94,48 +83,33 @@ def image_pin(definition: str, variable: str) -> str:
     return pinned[variable]
 
 
-class _Reset:
-    """Compose's `!reset` tag: removes what the service definition sets at that key."""
-
-
-class _OverrideDumper(yaml.SafeDumper):
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-_OverrideDumper.add_representer(_Reset, lambda dumper, _: dumper.represent_scalar("!reset", "null"))
-
-
 def compose_override(override: dict[str, Any], resets: list[str] | None = None) -> str:
     """A Compose override file: `override` merged over the service definition by Compose, and each dotted
     key of `resets` (e.g. `services.dcgm-exporter.deploy`) removed from it with `!reset`."""
-    document = yaml.safe_load(yaml.safe_dump(override or {}, sort_keys=False))
+    document = yamlfmt.plain(override or {})
     for path in resets or []:
         *parents, key = path.split(".")
         node = document
         for part in parents:
             node = node.setdefault(part, {})
-        node[key] = _Reset()
+        node[key] = yamlfmt.RESET
     header = "# Written by the llmobs Ansible roles: what differs on this host from the kit's service file.\n"
-    return header + yaml.dump(document, Dumper=_OverrideDumper, sort_keys=False, default_flow_style=False, width=120)
+    return yamlfmt.dump(document, header)
 
 
 def _settings_with_endpoints(overrides: dict[str, Any] | None, hosts: list[InventoryHost]) -> Settings:
     """The site settings with `vllm_endpoints` taken from the hosts (each scraped at its host's address
     unless the endpoint names another)."""
     endpoints = [
-        {"host": host.name, "model": e.model, "port": e.port, "gpus": list(e.gpus),
-         "address": e.address or host.address}
+        {"host": host.name, **e.model_dump(), "address": e.address or host.address}
         for host in hosts if host.gpu for e in host.vllm_endpoints
     ]
-    try:
-        return load_settings({**(overrides or {}), "vllm_endpoints": endpoints})
-    except ConfigError as error:
-        raise _prefixed(error, "llmobs_settings (with every GPU host's vllm_endpoints)") from None
+    return site_settings({**(overrides or {}), "vllm_endpoints": endpoints},
+                         f"{SETTINGS_VARIABLE} (with every GPU host's vllm_endpoints)")
 
 
-def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """scrape.Host entries and Alertmanager addresses as seen from the Prometheus on host `me`."""
+def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[scrape.Host], list[str]]:
+    """The hosts as the Prometheus on host `me` scrapes them, and the Alertmanagers it alerts."""
     scrape_hosts, alertmanagers = [], []
     for host in hosts:
         jobs = list(host.exporters) if host.exporters is not None else ["node"] + (["dcgm"] if host.gpu else [])
@@ -152,15 +126,15 @@ def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[dict[str, A
                              "labels": host.labels})
         if host.monitoring:
             am = exporters["alertmanager"]
-            alertmanagers.append(f"{am['address']}:{am['port'] or EXPORTER_PORTS['alertmanager']}")
-    return scrape_hosts, alertmanagers
+            alertmanagers.append(instance(am["address"], am["port"] or EXPORTER_PORTS["alertmanager"]))
+    return scrape.parse_hosts(scrape_hosts), alertmanagers
 
 
 # Where the prometheus role mounts its secret files (prometheus_secret_files, scrape credentials).
 PROMETHEUS_SECRETS = "/etc/prometheus/secrets"
 
 
-class ScrapeAuth(_Strict):
+class ScrapeAuth(Strict):
     """prometheus_scrape_auth.<job>: how Prometheus reaches targets that serve TLS or basic auth."""
 
     username: str | None = Field(None, min_length=1)
@@ -171,12 +145,14 @@ class ScrapeAuth(_Strict):
     server_name: str | None = None
 
 
+_SCRAPE_AUTH = TypeAdapter(dict[str, ScrapeAuth])
+
+
 def _scrape_auth(auth: dict[str, Any] | None) -> dict[str, ScrapeAuth]:
     try:
-        return {job: ScrapeAuth.model_validate(value) for job, value in (auth or {}).items()}
+        return _SCRAPE_AUTH.validate_python(auth or {})
     except ValidationError as error:
-        raise ConfigErrors([ConfigError(f"prometheus_scrape_auth.{item.field}", item.problem, item.fix)
-                            for item in from_validation_error(error).errors]) from None
+        raise from_validation_error(error).renamed("prometheus_scrape_auth") from None
 
 
 def _client(job: str, auth: ScrapeAuth) -> dict[str, Any]:
@@ -212,23 +188,13 @@ def _with_replica(remote_write: Any, replica: dict[str, str]) -> Any:
     return {**remote_write, "write_relabel_configs": added + list(remote_write.get("write_relabel_configs") or [])}
 
 
-# Fields of scrape.ScrapeOptions -> the prometheus role's variable that sets them.
+# Fields of scrape.ScrapeOptions -> the prometheus role's variable that sets them (the rest: the intervals).
 _OPTION_VARIABLES = {
-    "remote_write": "prometheus_remote_write", "external_labels": "prometheus_external_labels",
-    "job_clients": "prometheus_scrape_auth", "alertmanager_client": "prometheus_scrape_auth.alertmanager",
+    "prometheus.remote_write": "prometheus_remote_write", "prometheus.external_labels": "prometheus_external_labels",
+    "prometheus.job_clients": "prometheus_scrape_auth",
+    "prometheus.alertmanager_client": "prometheus_scrape_auth.alertmanager",
+    "prometheus": "prometheus_scrape_options",
 }
-
-
-def _option_error(error: ConfigError) -> ConfigError:
-    errors = error.errors if isinstance(error, ConfigErrors) else [error]
-    renamed = []
-    for item in errors:
-        field = item.field.removeprefix("prometheus.")
-        head = field.split(".")[0].split("[")[0]
-        variable = _OPTION_VARIABLES.get(head)
-        field = f"{variable}{field[len(head):]}" if variable else f"prometheus_scrape_options.{field}"
-        renamed.append(ConfigError(field, item.problem, item.fix))
-    return ConfigErrors(renamed) if len(renamed) > 1 else renamed[0]
 
 
 def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
@@ -256,42 +222,41 @@ def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
         "alertmanager_client": clients.get("alertmanager"),
     }
     try:
-        scrape.parse_options(scrape_options)
+        options = scrape.parse_options(scrape_options)
     except ConfigError as error:
-        raise _option_error(error) from None
-    files = scrape.render(scrape_hosts, full, scrape_options, source="the Ansible inventory")
+        raise error.renamed(_OPTION_VARIABLES) from None
+    files = scrape.render(scrape_hosts, full, options, source="the Ansible inventory")
     files.update({f"rules/{name}": text for name, text in rules.render_rule_files(full).items()})
     return files
 
 
-def _alertmanager_error(error: ConfigError) -> ConfigError:
-    errors = error.errors if isinstance(error, ConfigErrors) else [error]
-    renamed = []
-    for item in errors:
-        fix = item.fix
-        if item.field.endswith("_secret") and "is not set" in item.problem:
-            variable = item.problem.split("variable ", 1)[1].split(" ", 1)[0]
-            fix = f"add {variable} to alertmanager_secrets, its value kept in Ansible Vault"
-        renamed.append(ConfigError(f"llmobs_settings.{item.field}", item.problem, fix))
-    return ConfigErrors(renamed) if len(renamed) > 1 else renamed[0]
+def _alertmanager_files(settings: Settings, secrets: dict[str, str] | None) -> dict[str, str]:
+    try:
+        config = alertmanager.render_config(settings, secrets or {})
+    except ConfigError as error:
+        raise ConfigErrors([_secret_fix(e) for e in error.all]).renamed(SETTINGS_VARIABLE) from None
+    templates = alertmanager.render_templates(settings)
+    return {"alertmanager.yml": config, **{f"templates/{name}": text for name, text in templates.items()}}
+
+
+def _secret_fix(error: ConfigError) -> ConfigError:
+    """A missing receiver secret comes from the vault through alertmanager_secrets."""
+    if isinstance(error, alertmanager.MissingSecretError):
+        return ConfigError(error.field, error.problem,
+                           f"add {error.variable} to alertmanager_secrets, its value kept in Ansible Vault")
+    return error
 
 
 def alertmanager_files(settings: dict[str, Any] | None, secrets: dict[str, str] | None = None) -> dict[str, str]:
     """alertmanager.yml (holding the receivers' secrets, from `secrets`: variable -> value) and
     templates/*.tmpl, relative to the Alertmanager config directory."""
-    try:
-        validated = load_settings(settings)
-        files = {"alertmanager.yml": alertmanager.render_config(validated, secrets or {})}
-    except ConfigError as error:
-        raise _alertmanager_error(error) from None
-    files.update({f"templates/{name}": text for name, text in alertmanager.render_templates(validated).items()})
-    return files
+    return _alertmanager_files(site_settings(settings), secrets)
 
 
 def alertmanager_check(settings: dict[str, Any] | None, secrets: dict[str, str] | None = None) -> dict[str, Any]:
     """What alertmanager_files would configure, without any secret value: safe to show in a log."""
-    alertmanager_files(settings, secrets)
-    validated = load_settings(settings)
+    validated = site_settings(settings)
+    _alertmanager_files(validated, secrets)
     receivers = validated.alertmanager.receivers
     return {"receivers": {name: [integration.kind for integration in integrations]
                           for name, integrations in receivers.items()},
@@ -304,16 +269,13 @@ def grafana_files(settings: dict[str, Any] | None, provisioning: dict[str, Any] 
     try:
         files = dashboard_artifacts(load_settings(settings), Provisioning.from_mapping(provisioning))
     except ConfigError as error:
-        raise _prefixed(error, "grafana") from None
+        raise error.renamed("grafana") from None
     return {path.removeprefix("grafana/"): text for path, text in files.items()}
 
 
 def dcgm_files(settings: dict[str, Any] | None) -> dict[str, str]:
     """counters.csv: dcgm-exporter's default fields and every field the kit's rules and dashboards read."""
-    try:
-        return {"counters.csv": dcgm_csv.render(load_settings(settings))}
-    except ConfigError as error:
-        raise _prefixed(error, "llmobs_settings") from None
+    return {"counters.csv": dcgm_csv.render(site_settings(settings))}
 
 
 # The filters the roles use: `{{ x | llmobs_<name>(...) }}` calls FILTERS[name](x, ...).

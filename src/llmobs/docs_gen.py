@@ -13,11 +13,12 @@ from importlib import resources
 from typing import Any
 
 from llmobs import catalog as catalog_mod
-from llmobs import conventions
+from llmobs import conventions, templating
 from llmobs.alertmanager import SAME_ALERT
-from llmobs.catalog import Catalog, Runbook
-from llmobs.rules import recording, resolve_settings, rule_groups
+from llmobs.catalog import Catalog, Layer, Metric
+from llmobs.rules import alerting_rules, recording
 from llmobs.rules import slo as slo_rules
+from llmobs.rules.models import AlertingRule
 from llmobs.settings import Settings
 
 RUNBOOKS = conventions.RUNBOOKS_DIR
@@ -34,201 +35,114 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-# ---------------------------------------------------------------------------------- metrics catalog
-def metrics_catalog(catalog: Catalog, settings: Settings) -> str:
-    lines = ["# Metrics catalog", "", _NOTE,
-             "The kit's one source of truth (`src/llmobs/catalog/`): every metric the rules, dashboards and"
-             " simulators use, with its upstream name, type, unit, labels and meaning, in three layers. The"
-             " recording rules of layer 3 are what dashboards and alerts read; see [alerts.md](alerts.md) for"
-             " the alerts and [runbooks/](runbooks/README.md) for what to do about them.", ""]
-    for layer, info in catalog.layers.items():
-        if layer == "business":
-            continue
-        lines += [f"## {info.title}", "", f"Source: {info.source}.", ""]
-        rows = []
-        for metric in catalog.layer_metrics(layer):
-            notes = []
-            if metric.dcgm:
-                notes.append("default CSV" if metric.dcgm.default else "added to the CSV")
-                if metric.dcgm.profiling:
-                    notes.append("profiling (DCP)")
-            if metric.buckets:
-                bounds = catalog.bucket_families[metric.buckets]
-                notes.append(f"buckets `{metric.buckets}`: {', '.join(f'{b:g}' for b in bounds)}")
-            if metric.deprecated:
-                notes.append(f"deprecated in {metric.deprecated.since}, use `{metric.deprecated.replaced_by}`")
-            if metric.optional:
-                notes.append(f"optional: {metric.optional}")
-            labels = ", ".join(f"`{label}`" for label in catalog.labels_of(metric))
-            rows.append([f"`{metric.name}`", metric.type, metric.unit, labels, metric.meaning, "; ".join(notes)])
-        lines += [*_table(["Metric", "Type", "Unit", "Labels", "Meaning", "Notes"], rows), ""]
+def _render(name: str, **context: Any) -> str:
+    """A page of templates/docs/, with the generated-file note and the Markdown helpers; it ends with one
+    newline, however its last loop ends."""
+    text = templating.render_file(f"docs/{name}", {"note": _NOTE.strip(), "cell": _cell,
+                                                   "table": lambda header, rows: "\n".join(_table(header, rows)),
+                                                   **context})
+    return text.rstrip("\n") + "\n"
 
-    business = catalog.layers["business"]
-    lines += [f"## {business.title}", "", f"Source: {business.source}. Names follow `level:metric:operations`;"
-              f" levels `host_gpu`, `host`, `instance_model`, `model`, `fleet` (`{settings.labels.host}` is the"
-              " host label).", ""]
-    for group in recording.recording_groups(catalog, settings.labels.host):
-        lines += [f"### `{group.name}`", ""]
-        rows = [[f"`{r.record}`" + (" " + ", ".join(f"{k}={v}" for k, v in r.labels.items()) if r.labels else ""),
-                 r.unit, r.meaning, f"`{r.expr}`"] for r in group.rules]
-        lines += [*_table(["Series", "Unit", "Meaning", "Expression"], rows), ""]
-    spec = catalog.slos
-    period = settings.slo.period
-    lines += ["### SLO rules (`slo.yml`, per model)", "",
-              "Sloth-style, every series labelled `slo` and `model_name`; targets from the settings (`slo`).", ""]
-    rows = [[f"`{conventions.sli_error_ratio(w)}`", "ratio", f"error ratio over {w}"] for w in spec.sli_windows]
-    rows += [[f"`{conventions.sli_error_ratio(period)}`", "ratio", f"error ratio over the SLO period ({period})"],
-             [f"`{conventions.SLO_OBJECTIVE}`", "ratio", "the objective"],
-             [f"`{conventions.SLO_ERROR_BUDGET}`", "ratio", "1 - objective"],
-             [f"`{conventions.SLO_CURRENT_BURN_RATE}`", "ratio", "5-minute error ratio / error budget"],
-             [f"`{conventions.SLO_PERIOD_BURN_RATE}`", "ratio", f"{period} error ratio / error budget"],
-             [f"`{conventions.SLO_PERIOD_BUDGET_REMAINING}`", "ratio", "1 - period burn rate (0: budget spent)"]]
-    lines += [*_table(["Series", "Unit", "Meaning"], rows), ""]
-    lines += ["| SLO | Counts | Meaning |", "|---|---|---|"]
-    lines += [f"| `{s.name}` | {(s.latency or s.ratio).events} | {_cell(s.meaning)} |" for s in spec.slos] + [""]
-    lines += ["### Inventory and XID classes (`inventory.yml`, `recording.yml`)", "",
-              f"- `{conventions.ENGINE_GPU_INFO}{{{settings.labels.host}, instance, model_name, gpu}}` = 1: one"
-              " series per GPU of each vLLM endpoint declared in `vllm_endpoints`; joins GPU and engine metrics.",
-              f"- `{conventions.XID_CLASS_INFO}{{xid, xid_class, xid_name, xid_action}}` = 1: NVIDIA's class"
-              " and action of each XID code; the XID alerts join on it.", ""]
-    rows = [[str(code), x.name, x.message, x.xid_class, catalog.xids.actions[x.action]]
-            for code, x in sorted(catalog.xids.codes.items())]
-    lines += [*_table(["XID", "Name", "dcgm-exporter message", "Class", "Action"], rows), ""]
-    return "\n".join(lines)
+
+# ---------------------------------------------------------------------------------- metrics catalog
+def _metric_notes(catalog: Catalog, metric: Metric) -> str:
+    notes = []
+    if metric.dcgm:
+        notes.append("default CSV" if metric.dcgm.default else "added to the CSV")
+        if metric.dcgm.profiling:
+            notes.append("profiling (DCP)")
+    if metric.buckets:
+        bounds = catalog.bucket_families[metric.buckets]
+        notes.append(f"buckets `{metric.buckets}`: {', '.join(f'{b:g}' for b in bounds)}")
+    if metric.deprecated:
+        notes.append(f"deprecated in {metric.deprecated.since}, use `{metric.deprecated.replaced_by}`")
+    if metric.optional:
+        notes.append(f"optional: {metric.optional}")
+    return "; ".join(notes)
+
+
+def _layer(catalog: Catalog, layer: Layer) -> dict[str, Any]:
+    rows = [[f"`{m.name}`", m.type, m.unit, ", ".join(f"`{label}`" for label in catalog.labels_of(m)), m.meaning,
+             _metric_notes(catalog, m)] for m in catalog.layer_metrics(layer)]
+    return {"title": catalog.layers[layer].title, "source": catalog.layers[layer].source, "rows": rows}
+
+
+def _slo_series(catalog: Catalog, period: str) -> list[list[str]]:
+    windows = [[f"`{conventions.sli_error_ratio(w)}`", "ratio", f"error ratio over {w}"]
+               for w in catalog.slos.sli_windows]
+    return [
+        *windows,
+        [f"`{conventions.sli_error_ratio(period)}`", "ratio", f"error ratio over the SLO period ({period})"],
+        [f"`{conventions.SLO_OBJECTIVE}`", "ratio", "the objective"],
+        [f"`{conventions.SLO_ERROR_BUDGET}`", "ratio", "1 - objective"],
+        [f"`{conventions.SLO_CURRENT_BURN_RATE}`", "ratio", "5-minute error ratio / error budget"],
+        [f"`{conventions.SLO_PERIOD_BURN_RATE}`", "ratio", f"{period} error ratio / error budget"],
+        [f"`{conventions.SLO_PERIOD_BUDGET_REMAINING}`", "ratio", "1 - period burn rate (0: budget spent)"]]
+
+
+def metrics_catalog(catalog: Catalog, settings: Settings) -> str:
+    host = settings.labels.host
+    groups = [{"name": group.name, "rows": [
+        [f"`{r.record}`" + (" " + ", ".join(f"{k}={v}" for k, v in r.labels.items()) if r.labels else ""),
+         r.unit, r.meaning, f"`{r.expr}`"] for r in group.rules]}
+        for group in recording.documented_groups(catalog, host)]
+    xids = catalog.xids
+    return _render(
+        "metrics-catalog.md", host=host, business=catalog.layers["business"], groups=groups,
+        layers=[_layer(catalog, layer) for layer in catalog.layers if layer != "business"],
+        slo_series=_slo_series(catalog, settings.slo.period),
+        slo_rows=[[f"`{s.name}`", (s.latency or s.ratio).events, s.meaning] for s in catalog.slos.slos],
+        engine_gpu_info=conventions.ENGINE_GPU_INFO, xid_class_info=conventions.XID_CLASS_INFO,
+        xid_rows=[[str(code), x.name, x.message, x.xid_class, xids.actions[x.action]]
+                  for code, x in sorted(xids.codes.items())])
 
 
 # ------------------------------------------------------------------------------------ alert reference
 def alerts_reference(catalog: Catalog, settings: Settings) -> str:
-    alerts = [rule for group in rule_groups(settings, catalog)[conventions.ALERTS_FILE] for rule in group["rules"]]
+    rows = [[f"[{rule.alert}](runbooks/{catalog.page_of(rule.alert)}.md#{rule.alert.lower()})", rule.severity,
+             rule.for_, f"{rule.component} / {rule.team}", rule.annotations.summary]
+            for rule in alerting_rules(settings, catalog)]
     am = settings.alertmanager
-    timing = am.timing
-    host = settings.labels.host
-    lines = ["# Alerts", "", _NOTE,
-             "Every alert carries `severity` (critical pages, warning makes a ticket, info is a record),"
-             " `component` and `team` (routing), a `summary`, a `description` with the measured value and a"
-             f" `runbook_url` (base: `{settings.alerting.runbook_base_url}`, setting"
-             " `alerting.runbook_base_url`). GPU alerts carry"
-             f" `{host}`, `gpu`, `UUID` and `modelName`; engine alerts `{host}`, `instance` and `model_name`;"
-             " SLO alerts `slo` and `model_name`.", "",
-             "A healthy busy node (GPU near 100 % busy, ~90 % framebuffer preallocated by vLLM, power near the"
-             " limit) and an idle node raise nothing: no rule reads utilisation or framebuffer use, power and"
-             " temperature are judged against each GPU's own limits, engine rules need failing, waiting or"
-             " stalled traffic. `prometheus/tests/quiet.test.yml` proves it with promtool.", ""]
-    rows = []
-    for rule in alerts:
-        page = catalog.page_of(rule["alert"])
-        labels = rule["labels"]
-        rows.append([f"[{rule['alert']}](runbooks/{page}.md#{rule['alert'].lower()})", labels["severity"],
-                     rule["for"], f"{labels['component']} / {labels['team']}", rule["annotations"]["summary"]])
-    lines += [*_table(["Alert", "Severity", "For", "Component / team", "Summary"], rows), ""]
-    lines += [
-        "## Fault to notification", "",
-        "How long a critical GPU fault (XID, double-bit ECC, row-remap failure, GPU missing: all `for: 0s`)"
-        " takes to reach a receiver, stage by stage, with the kit's defaults:", "",
-        "| Stage | Setting | Default | Worst case |", "|---|---|---|---|",
-        "| dcgm-exporter reads the field | `-c` collect interval (upstream default 30000 ms) | 5 s | 5 s |",
-        "| Prometheus scrapes it | `scrape_interval` of the `dcgm` job | 10 s | 10 s |",
-        "| The rule evaluates | `evaluation_interval` | 10 s | 10 s |",
-        "| The alert is pending | `for` | 0 s | 0 s |",
-        f"| Alertmanager waits for the group | `alertmanager.timing.critical.group_wait` |"
-        f" {timing['critical'].group_wait} | {timing['critical'].group_wait} |",
-        "| The receiver is called | | | < 1 s |", "",
-        f"The floor is the sum: about 30 s worst case and 17 s on average ({timing['critical'].group_wait}"
-        " group wait included); with dcgm-exporter's default 30 s collect interval it would be 55 s. Engine"
-        " faults follow the same path with the `vllm` job (10 s) and their `for` (1 minute for down or"
-        " stuck engines, so a restart does not page). Warnings are deliberately slower: their `for`"
-        f" (1 to 5 minutes) plus a {timing['warning'].group_wait} group wait and a"
-        f" {timing['warning'].group_interval} group interval keep a flapping sensor from making noise.", "",
-        "## Routing", "",
-        f"Alerts are grouped by `{', '.join(settings.group_by)}`. The Watchdog goes to"
-        f" `{am.watchdog.receiver or 'nowhere (discarded)'}` every {am.watchdog.repeat_interval} (point"
-        " `alertmanager.watchdog.receiver` at a dead man's switch). Then the routes of"
-        " `alertmanager.routes`, in order (first match wins unless `continue: true`), match on `severity`,"
-        f" `team` and label regexes; everything else goes to `{am.default_receiver}`. Timing per severity:", "",
-    ]
-    timing_rows = [[s, t.group_wait, t.group_interval, t.repeat_interval] for s, t in timing.items()]
-    lines += [*_table(["Severity", "group_wait", "group_interval", "repeat_interval"], timing_rows), ""]
-    lines += ["Receivers (`alertmanager.receivers`, name: list of integrations) of kind `webhook`, `slack`,"
-              " `email` and `pagerduty`; chats such as WeCom, DingTalk or Feishu through a webhook bridge that"
-              " accepts Alertmanager's JSON (e.g. prometheus-webhook-dingtalk). Secrets are never written in"
-              " the settings: `*_secret` names a variable (the environment for `llmobs generate`, the vault"
-              " for Ansible), `*_file` a file Alertmanager reads itself.", "",
-              "## Inhibition", "",
-              f"- `HostDown` silences the GPU, engine and target alerts of the same `{host}`: they only repeat it.",
-              "- A critical alert silences the warning (and both silence the info) of the same alert:"
-              f" equal `{', '.join([SAME_ALERT[0], host, *SAME_ALERT[1:]])}` (a label missing on both sides"
-              " counts as equal).", "",
-              "## Changing them", "",
-              "Thresholds: `thresholds.*`; SLO targets: `slo.defaults` and `slo.models.<model_name>` (latency"
-              " targets must be bucket boundaries of vLLM's histograms); per alert: `alerting.rules.<Alert>` or"
-              " `alerting.rules.<Alert>/<severity>` with `for` or `enabled: false`; teams: `alerting.teams`."
-              " Then `llmobs generate` (or the Ansible role) and `promtool test rules prometheus/tests/*.yml`.", ""]
-    return "\n".join(lines)
+    timing_rows = [[s, t.group_wait, t.group_interval, t.repeat_interval] for s, t in am.timing.items()]
+    return _render("alerts.md", settings=settings, am=am, timing=am.timing, host=settings.labels.host,
+                   alert_rows=rows, timing_rows=timing_rows, same_alert=[SAME_ALERT[0], settings.labels.host,
+                                                                         *SAME_ALERT[1:]])
 
 
 # --------------------------------------------------------------------------------------- runbooks
-def _runbook_body(runbook: Runbook) -> list[str]:
-    lines = ["## What it means", "", _cell(runbook.meaning), "", "## Impact", "", _cell(runbook.impact), "",
-             "## Diagnose", ""]
-    lines += [f"{i}. {step}" for i, step in enumerate(runbook.diagnose, 1)]
-    lines += ["", "## What to do", ""]
-    lines += [f"{i}. {step}" for i, step in enumerate(runbook.act, 1)]
-    return [*lines, ""]
-
-
-def _alert_sections(rules: list[dict[str, Any]]) -> list[str]:
-    lines = ["## Alerts", ""]
-    seen: set[str] = set()
-    for rule in rules:
-        if rule["alert"] not in seen:
-            seen.add(rule["alert"])
-            lines += [f"### {rule['alert']}", ""]
-        labels = rule["labels"]
-        lines += [f"**{labels['severity']}** (for {rule['for']}, team `{labels['team']}`):"
-                  f" {rule['annotations']['summary']}", "", "```promql", rule["expr"], "```", ""]
-    return lines
+def _links(alerts: list[str]) -> str:
+    return ", ".join(f"[{name}](#{name.lower()})" for name in dict.fromkeys(alerts))
 
 
 def runbooks(catalog: Catalog, settings: Settings) -> dict[str, str]:
-    alerts = [rule for group in rule_groups(settings, catalog)[conventions.ALERTS_FILE] for rule in group["rules"]]
+    """One page per alert family, the SLO burn page and the index (templates/docs/)."""
+    alerts = alerting_rules(settings, catalog)
     pages: dict[str, str] = {}
-    index = ["# Runbooks", "", _NOTE, "One page per alert family: what the alert means, its impact, how to"
-             " diagnose it and what to do. Every alert's `runbook_url` points at its section.", ""]
+    index = []
     for family in catalog.alerts.families:
-        names = {rule.alert for rule in family.alerts}
-        mine = [r for r in alerts if r["alert"] in names]
-        lines = [f"# {family.title}", "", _NOTE,
-                 f"Component `{family.component}`, team `{settings.alerting.teams[family.component]}`. Alerts: "
-                 + ", ".join(f"[{name}](#{name.lower()})" for name in dict.fromkeys(r.alert for r in family.alerts))
-                 + ".", ""]
-        lines += _runbook_body(family.runbook) + _alert_sections(mine)
-        pages[f"{RUNBOOKS}/{family.page}.md"] = "\n".join(lines)
-        names_in_order = dict.fromkeys(r.alert for r in family.alerts)
-        index.append(f"- [{family.title}]({family.page}.md): " + ", ".join(names_in_order))
-    spec = catalog.slos
-    period = settings.slo.period
-    lines = ["# SLO error budget burn", "", _NOTE,
-             f"Component `slo`, team `{settings.alerting.teams['slo']}`. Alerts: "
-             + ", ".join(f"[{s.alert}](#{s.alert.lower()})" for s in spec.slos) + ".", ""]
-    lines += _runbook_body(spec.runbook)
-    lines += ["## SLOs and targets", ""]
-    lines += [*_table(["SLO", "Alert", "Meaning"], [[s.name, s.alert, s.meaning] for s in spec.slos]), ""]
-    scopes = slo_rules.scopes(settings)
-    rows = [[scope.model or ("every other model" if settings.slo.models else "every model"),
-             *(slo_rules.describe_target(s, scope.targets).removeprefix("objective ") for s in spec.slos)]
-            for scope in scopes]
-    lines += [*_table(["Models", *(s.name for s in spec.slos)], rows), ""]
-    lines += [f"Burn-rate windows for the {period} period (an alert needs both windows above the factor):", ""]
-    window_rows = [[w.severity, w.long, w.short, f"{w.factor(period):g}", f"{w.budget_consumed:.0%}"]
-                   for w in spec.alert_windows]
-    lines += [*_table(["Severity", "Long window", "Short window", "Factor", "Budget spent in the long window"],
-                      window_rows), ""]
-    slo_alerts = {s.alert for s in spec.slos}
-    lines += _alert_sections([r for r in alerts if r["alert"] in slo_alerts])
-    pages[f"{RUNBOOKS}/{conventions.SLO_BURN_PAGE}.md"] = "\n".join(lines)
-    index.append(f"- [SLO error budget burn]({conventions.SLO_BURN_PAGE}.md): " + ", ".join(s.alert for s in spec.slos))
-    pages[f"{RUNBOOKS}/README.md"] = "\n".join([*index, ""])
+        names = [rule.alert for rule in family.alerts]
+        pages[f"{RUNBOOKS}/{family.page}.md"] = _render(
+            "family.md", family=family, team=settings.alerting.teams[family.component], links=_links(names),
+            alerts=[r for r in alerts if r.alert in names])
+        index.append((family.title, family.page, list(dict.fromkeys(names))))
+    pages[f"{RUNBOOKS}/{conventions.SLO_BURN_PAGE}.md"] = _slo_page(catalog, settings, alerts)
+    index.append(("SLO error budget burn", conventions.SLO_BURN_PAGE, [s.alert for s in catalog.slos.slos]))
+    pages[f"{RUNBOOKS}/README.md"] = _render("runbooks-index.md", pages=index)
     return pages
+
+
+def _slo_page(catalog: Catalog, settings: Settings, alerts: list[AlertingRule]) -> str:
+    spec, period = catalog.slos, settings.slo.period
+    targets = [[scope.model or ("every other model" if settings.slo.models else "every model"),
+                *(slo_rules.describe_target(s, scope.targets).removeprefix("objective ") for s in spec.slos)]
+               for scope in slo_rules.scopes(settings)]
+    windows = [[w.severity, w.long, w.short, f"{w.factor(period):g}", f"{w.budget_consumed:.0%}"]
+               for w in spec.alert_windows]
+    slo_alerts = [s.alert for s in spec.slos]
+    return _render("slo-burn.md", spec=spec, period=period, team=settings.alerting.teams["slo"],
+                   links=_links(slo_alerts), slo_rows=[[s.name, s.alert, s.meaning] for s in spec.slos],
+                   target_header=["Models", *(s.name for s in spec.slos)], target_rows=targets,
+                   window_rows=windows, alerts=[r for r in alerts if r.alert in slo_alerts])
 
 
 # ---------------------------------------------------------------------------------- configuration
@@ -275,34 +189,23 @@ def _defaults_by_section() -> dict[str, str]:
 
 
 def configuration_reference() -> str:
+    """Every setting with its type, notes and the annotated default (the settings' JSON schema)."""
     schema = Settings.model_json_schema(by_alias=True)
     defs = schema.get("$defs", {})
     blocks = _defaults_by_section()
-    lines = ["# Configuration reference", "", _NOTE,
-             "Every setting of the kit, with its default. A site writes only what it changes, as a YAML"
-             " mapping: the `llmobs_settings` variable of an Ansible inventory, or a file given to"
-             " `llmobs generate --settings FILE`. It is merged over these defaults and validated before"
-             " anything is written; a wrong field is reported by its dotted path with the fix, e.g."
-             " `thresholds.kv_cache_usage_warning: Input should be less than or equal to 1 (got 1.5)`.", ""]
+    sections = []
     for section, prop in schema["properties"].items():
-        lines += [f"## `{section}`", ""]
-        model = defs.get(prop.get("$ref", "").rsplit("/", 1)[-1])
-        if model and model.get("description"):
-            lines += [model["description"], ""]
-        if model and "properties" in model:
-            rows = [[f"`{section}.{name}`", _constraint(field, defs), field.get("description", "")]
-                    for name, field in model["properties"].items()]
-            lines += [*_table(["Setting", "Type", "Notes"], rows), ""]
-        else:
-            lines += [f"Type: {_constraint(prop, defs)}. {prop.get('description', '')}".strip(), ""]
-        if section in blocks:
-            lines += ["Default:", "", "```yaml", blocks[section], "```", ""]
-    return "\n".join(lines)
+        model = defs.get(prop.get("$ref", "").rsplit("/", 1)[-1]) or {}
+        rows = [[f"`{section}.{name}`", _constraint(field, defs), field.get("description", "")]
+                for name, field in model.get("properties", {}).items()]
+        sections.append({"name": section, "description": model.get("description"), "rows": rows,
+                         "type": f"Type: {_constraint(prop, defs)}. {prop.get('description', '')}".strip(),
+                         "default": blocks.get(section)})
+    return _render("configuration.md", sections=sections)
 
 
-def render_docs(settings: Settings | dict[str, Any] | None = None) -> dict[str, str]:
+def render_docs(settings: Settings) -> dict[str, str]:
     """{path: markdown} of the metrics catalog, the alert reference, the runbooks and the configuration."""
-    settings = resolve_settings(settings)
     catalog = catalog_mod.load()
     return {
         "docs/metrics-catalog.md": metrics_catalog(catalog, settings),

@@ -3,8 +3,12 @@
 The pins live in one place, the compose service files (`image: ${PROMETHEUS_IMAGE:-prom/prometheus:vX}`);
 this module reads them from there. For each image variable it uses, in order: the value already in
 the environment, the pinned upstream image if present locally or pullable, else a stand-in built from
-Debian packages with the upstream interface (compose/standin/<name>/Dockerfile). Stand-ins are tagged
-with a hash of what they are built from, so a second set-up finds them and builds nothing.
+Debian packages with the upstream interface (compose/standin/<name>/Dockerfile). The comment above each
+pin names the Debian packages, suite and exact version, that stand in for it (`# Stand-in where no
+registry answers: Debian sid prometheus=3.5.3+ds1-6 ...`): set-up fetches exactly those (llmobs.debian)
+and copies their binaries into the image. Stand-ins are tagged with a hash of what they are built from
+(Dockerfile, base image, package versions), so a second set-up finds them and builds nothing, and a new
+package version gives a new tag.
 """
 
 from __future__ import annotations
@@ -17,19 +21,24 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmobs import __version__
+from llmobs import __version__, debian
+from llmobs.workspace import Workspace
 
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_DIR = REPO / "compose"
-CACHE_DIR = REPO / ".cache"
-IMAGES_ENV = CACHE_DIR / "images.env"
+# The checkout this process works in ($LLMOBS_ROOT or the working directory's, llmobs.workspace): the CLI,
+# the tests and the Ansible controller run inside it; a copy installed without one (the simulator image)
+# never reads these paths.
+WORKSPACE = Workspace.find_or_cwd()
+REPO = WORKSPACE.root
+COMPOSE_DIR = WORKSPACE.compose_dir
+CACHE_DIR = WORKSPACE.cache_dir
+IMAGES_ENV = WORKSPACE.images_env
 
-BASE_UPSTREAM = "debian:bookworm-slim"
-BASE_LOCAL = "llmobs/debian:bookworm"
+BASE_SUITE = "bookworm"
 SIM_VARIABLE = "LLMOBS_SIM_IMAGE"
 SIM_IMAGE = f"llmobs/sim:{__version__}"
 # Image variable -> stand-in directory under compose/standin (None: no stand-in can be built here).
@@ -41,6 +50,15 @@ STANDINS: dict[str, str | None] = {
     "GRAFANA_IMAGE": None,  # no Debian package, PyPI or npm source for a Grafana server
 }
 _PIN = re.compile(r"\$\{(?P<var>[A-Z0-9_]+_IMAGE):-(?P<image>[^}]+)\}")
+_STANDIN_PACKAGES = re.compile(r"#\s*Stand-in where no registry answers: Debian (?P<suite>[a-z-]+) (?P<packages>.+)\n"
+                               r"\s*image: \$\{(?P<var>[A-Z0-9_]+_IMAGE):-")
+# The images' own binaries, asked for their versions (the test run reports what it really ran).
+VERSION_PROBES = {"Prometheus": ("PROMETHEUS_IMAGE", "/bin/prometheus"),
+                  "Alertmanager": ("ALERTMANAGER_IMAGE", "/bin/alertmanager"),
+                  "node_exporter": ("NODE_EXPORTER_IMAGE", "/bin/node_exporter")}
+# Images built here carry the checkout they were built from: a set-up removes only what it replaced
+# itself, never the images of another clone sharing the Docker daemon.
+CHECKOUT_LABEL = "org.llmobs.checkout"
 
 Log = Callable[[str], None]
 
@@ -65,6 +83,21 @@ def pins(compose_dir: Path = COMPOSE_DIR) -> dict[str, str]:
             if previous != match["image"]:
                 raise ImageError(f"{match['var']} is pinned to both {previous} and {match['image']}: "
                                  f"keep one pin ({path})")
+    return found
+
+
+def standin_packages(compose_dir: Path = COMPOSE_DIR) -> dict[str, tuple[debian.Package, ...]]:
+    """Image variable -> the Debian packages its stand-in is built from, read from the pins' comments."""
+    found: dict[str, tuple[debian.Package, ...]] = {}
+    for path in sorted(compose_dir.rglob("*.yaml")):
+        for match in _STANDIN_PACKAGES.finditer(path.read_text(encoding="utf-8")):
+            where = path.relative_to(compose_dir.parent).as_posix()
+            pairs = [item.partition("=") for item in match["packages"].split()]
+            if not pairs or any(not name or not version for name, _, version in pairs):
+                raise ImageError(f"{where}: write the stand-in's packages as `Debian <suite> name=version ...`, "
+                                 f"got {match['packages']!r}")
+            found[match["var"]] = tuple(debian.Package(match["suite"], name, version, str(where))
+                                        for name, _, version in pairs)
     return found
 
 
@@ -104,7 +137,8 @@ def _tree_bytes(root: Path, patterns: tuple[str, ...]) -> bytes:
 
 
 def _build(tag: str, context: Path, build_args: dict[str, str], source_hash: str, log: Log) -> None:
-    args = ["build", "--quiet", "--tag", tag, "--label", f"org.llmobs.source-hash={source_hash}"]
+    args = ["build", "--quiet", "--tag", tag, "--label", f"org.llmobs.source-hash={source_hash}",
+            "--label", f"{CHECKOUT_LABEL}={REPO}"]
     for key, value in build_args.items():
         args += ["--build-arg", f"{key}={value}"]
     log(f"building {tag}")
@@ -115,28 +149,36 @@ def _build(tag: str, context: Path, build_args: dict[str, str], source_hash: str
 
 
 def _remove_superseded(tag: str) -> None:
-    """The kit's images that a rebuild replaced: each is a few hundred MB that nothing uses any more.
-    One that a container still runs stays (`docker image rm` refuses it)."""
+    """The images of this checkout that a rebuild replaced: each is a few hundred MB that nothing uses any
+    more. One that a container still runs stays (`docker image rm` refuses it); other clones' stay too."""
     repository = tag.rpartition(":")[0]
-    listed = _docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository, check=False).stdout.split()
+    ours = f"label={CHECKOUT_LABEL}={REPO}"
+    listed = _docker("image", "ls", "--filter", ours, "--format", "{{.Repository}}:{{.Tag}}", repository,
+                     check=False).stdout.split()
     if older := [name for name in listed if name != tag]:
         _docker("image", "rm", *older, check=False)
-    _docker("image", "prune", "--force", "--filter", "label=org.llmobs.source-hash", check=False)
+    _docker("image", "prune", "--force", "--filter", ours, check=False)
 
 
-def base_image(log: Log) -> str:
-    """A Debian bookworm image to build FROM: the registry's if it answers, else debootstrap's."""
-    if present(BASE_UPSTREAM) or pullable(BASE_UPSTREAM):
-        return BASE_UPSTREAM
-    if present(BASE_LOCAL):
-        return BASE_LOCAL
+def base_image(log: Log, suite: str = BASE_SUITE) -> str:
+    """A Debian image of `suite` to build FROM: the registry's if it answers, else one made with debootstrap
+    (tagged llmobs/debian:<suite>). Images whose packages need a newer libc than bookworm's (sid's
+    llama.cpp-tools, say) build FROM base_image(log, "sid")."""
+    upstream, local = f"debian:{suite}-slim", f"llmobs/debian:{suite}"
+    if present(upstream) or pullable(upstream):
+        return upstream
+    if present(local):
+        return local
     if not shutil.which("debootstrap"):
         raise ImageError("no registry answers and debootstrap is missing: apt-get install debootstrap")
-    log(f"no registry answers: building {BASE_LOCAL} with debootstrap (about a minute)")
+    log(f"no registry answers: building {local} with debootstrap (about a minute)")
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="llmobs-rootfs-") as rootfs:
-        mirror = os.environ.get("LLMOBS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", rootfs, mirror],
-                       check=True, capture_output=True)
+        bootstrap = subprocess.run(["debootstrap", "--variant=minbase", f"--keyring={debian.KEYRING}", suite,
+                                    rootfs, debian.mirror()], capture_output=True, text=True)
+        if bootstrap.returncode != 0:
+            raise ImageError(f"debootstrap of Debian {suite} failed:\n"
+                             f"{bootstrap.stdout[-2000:]}{bootstrap.stderr[-1000:]}")
         # Drop the downloaded lists and packages, and date the lists directory at the epoch so
         # Ansible's apt `cache_valid_time` sees a stale cache and runs `apt-get update` first.
         root = Path(rootfs)
@@ -144,9 +186,11 @@ def base_image(log: Log) -> str:
             leftover.unlink()
         os.utime(root / "var/lib/apt/lists", (0, 0))
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-        _docker("import", "--change", 'CMD ["bash"]', "-", BASE_LOCAL, stdin=tar.stdout)
+        _docker("import", "--change", 'CMD ["bash"]', "--change", f"LABEL {CHECKOUT_LABEL}={REPO}", "-", local,
+                stdin=tar.stdout)
         tar.wait()
-    return BASE_LOCAL
+    log(f"built {local} ({time.monotonic() - started:.0f} s)")
+    return local
 
 
 def _wheels(log: Log) -> Path:
@@ -183,7 +227,20 @@ def build_sim(base: str, log: Log) -> str:
     return SIM_IMAGE
 
 
-def build_standin(name: str, base: str, sim: str, log: Log) -> str:
+def _unpack_into(rootfs: Path, packages: tuple[debian.Package, ...], log: Log) -> None:
+    """The packages' files under rootfs/, hard-linked from the cache (the binaries are 20-100 MB each)."""
+    trees = [debian.unpack(package, deb, CACHE_DIR) for package, deb in debian.fetch(packages, CACHE_DIR, log).items()]
+    try:
+        for tree in trees:
+            shutil.copytree(tree, rootfs, symlinks=True, dirs_exist_ok=True, copy_function=os.link)
+    except (OSError, shutil.Error):  # another filesystem: copy (never write through a link into the cache)
+        shutil.rmtree(rootfs, ignore_errors=True)
+        for tree in trees:
+            shutil.copytree(tree, rootfs, symlinks=True, dirs_exist_ok=True)
+
+
+def build_standin(name: str, base: str, sim: str, log: Log, packages: tuple[debian.Package, ...] = ()) -> str:
+    """The stand-in image of compose/standin/<name>, its Debian packages unpacked in the context's rootfs/."""
     directory = COMPOSE_DIR / "standin" / name
     extra = {}
     if name == "dcgm-exporter":
@@ -191,16 +248,23 @@ def build_standin(name: str, base: str, sim: str, log: Log) -> str:
         extra["default-counters.csv"] = COMPOSE_DIR / "dcgm-exporter" / "counters.csv"
     parent = sim if name == "dcgm-exporter" else base
     parent_id = _docker("image", "inspect", "--format", "{{.Id}}", parent).stdout.strip()
-    source_hash = _digest(_tree_bytes(directory, ("*",)), parent_id.encode(),
+    # A Debian version names one immutable file in the archive: the versions stand for the packages' bytes.
+    versions = " ".join(f"{p.suite}/{p.name}={p.version}" for p in packages).encode()
+    source_hash = _digest(_tree_bytes(directory, ("*",)), parent_id.encode(), versions,
                           *(path.read_bytes() for path in extra.values()))
     tag = f"llmobs-standin/{name}:{source_hash}"
     if present(tag):
         return tag
-    with tempfile.TemporaryDirectory(prefix=f"llmobs-{name}-") as context:
+    # The context lives in the cache, on the same filesystem, so the packages' files are hard links.
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE_DIR, prefix=f"build-{name}-") as context:
         shutil.copytree(directory, context, dirs_exist_ok=True)
         for target, source in extra.items():
             shutil.copy(source, Path(context) / target)
+        _unpack_into(Path(context) / "rootfs", packages, log)
+        started = time.monotonic()
         _build(tag, Path(context), {"BASE_IMAGE": base, "SIM_IMAGE": sim}, source_hash, log)
+        log(f"built {tag} ({time.monotonic() - started:.0f} s)")
     return tag
 
 
@@ -210,6 +274,7 @@ def resolve(log: Log) -> list[Resolved]:
     missing = sorted(set(STANDINS) - set(pinned))
     if missing:
         raise ImageError(f"no compose file pins {', '.join(missing)}: add `image: ${{VAR:-<upstream>}}`")
+    packages = standin_packages()
     base = base_image(log)
     sim = build_sim(base, log)
     resolved = [Resolved(SIM_VARIABLE, sim, "built")]
@@ -223,7 +288,8 @@ def resolve(log: Log) -> list[Resolved]:
         elif pullable(upstream):
             resolved.append(Resolved(variable, upstream, "pulled"))
         elif STANDINS.get(variable):
-            resolved.append(Resolved(variable, build_standin(STANDINS[variable], base, sim, log), "stand-in"))
+            tag = build_standin(STANDINS[variable], base, sim, log, packages.get(variable, ()))
+            resolved.append(Resolved(variable, tag, "stand-in"))
         else:
             resolved.append(Resolved(variable, None, f"{upstream} is not present and no registry answers"))
     return resolved
@@ -247,3 +313,27 @@ def read_env(path: Path = IMAGES_ENV) -> dict[str, str]:
     pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
              if line and not line.startswith("#"))
     return {key: value for key, value in pairs}
+
+
+def version_in(output: str) -> str:
+    """`prometheus, version 3.5.3 (branch: ...)` -> 3.5.3; the first line otherwise."""
+    first = output.strip().splitlines()[0] if output.strip() else "no output"
+    match = re.search(r"\bversion (\S+)", first)
+    return match[1] if match else first
+
+
+def running_versions(chosen: dict[str, str]) -> dict[str, str]:
+    """Component -> the version its image's own binary reports, and Docker's and Compose's (needs Docker)."""
+    found: dict[str, str] = {}
+    for component, (variable, binary) in VERSION_PROBES.items():
+        image = chosen.get(variable)
+        if not image or not present(image):
+            found[component] = f"unavailable ({variable} {image or 'not chosen'}: image absent)"
+            continue
+        result = _docker("run", "--rm", "--network", "none", "--entrypoint", binary, image, "--version", check=False)
+        found[component] = f"{version_in(result.stdout + result.stderr)} ({image})"
+    engine = _docker("version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})", check=False)
+    found["Docker Engine"] = engine.stdout.strip() if engine.returncode == 0 else "does not answer"
+    compose = _docker("compose", "version", "--short", check=False)
+    found["Docker Compose"] = compose.stdout.strip() if compose.returncode == 0 else "missing"
+    return found

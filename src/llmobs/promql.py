@@ -5,7 +5,8 @@ matcher whose value is escaped when it is written out; `one_of`/`none_of` match 
 (regex-escaped), `le` a histogram bucket boundary in both of its spellings, and `variable` a Grafana
 template variable, which passes through as it is (`$host` must reach Grafana un-escaped). `selector`
 writes `metric{matchers}`; `Promql(scope)` is a selector scoped by matchers with the aggregations the
-rules and dashboards repeat (`sel`, `rate`, `sum_rate`, `ratio`, `quantile`). A matcher may also be
+rules and dashboards repeat (`sel`, `rate`, `increase`, `sum_rate`, `ratio`, `quantile`); `aggregate`
+writes `op by (labels) (expr)` around any expression. A matcher may also be
 given as text that is already PromQL (e.g. the catalog's `finished_reason="error"`).
 
 Checking: `selector_names` lists the metrics an expression reads, `check_known` rejects one that reads a
@@ -41,11 +42,6 @@ def alternatives(values: Iterable[str]) -> str:
     return "|".join(regex_escape(value) for value in values)
 
 
-def regex_alternatives(values: Iterable[str]) -> str:
-    """`alternatives(values)` as a quoted PromQL string."""
-    return string(alternatives(values))
-
-
 def le_pattern(boundary: float) -> str:
     """A regex for a bucket boundary in both spellings: `1` (Prometheus 2 keeps the exporter's text) and
     `1.0` (vLLM's prometheus_client, and Prometheus 3's normalised `le`)."""
@@ -54,11 +50,6 @@ def le_pattern(boundary: float) -> str:
         raise ValueError(f"bucket boundary {boundary} needs an exponent; use a plain decimal boundary")
     escaped = regex_escape(text)
     return f"{escaped}(\\.0)?" if boundary == int(boundary) else escaped
-
-
-def le_regex(boundary: float) -> str:
-    """`le_pattern(boundary)` as a quoted PromQL string."""
-    return string(le_pattern(boundary))
 
 
 # ------------------------------------------------------------------------------------- matchers
@@ -130,6 +121,13 @@ def by(*labels: str) -> str:
     return ", ".join(labels)
 
 
+def aggregate(operator: str, expr: str, labels: Iterable[str] = ()) -> str:
+    """`operator by (labels) (expr)`, or `operator(expr)` over every series when no labels are given
+    (`sum`, `max`, `min`, `avg`, `count`)."""
+    labels = tuple(labels)
+    return f"{operator} by ({by(*labels)}) ({expr})" if labels else f"{operator}({expr})"
+
+
 # ------------------------------------------------------------------------------------- queries
 @dataclass(frozen=True)
 class Promql:
@@ -147,6 +145,9 @@ class Promql:
 
     def rate(self, metric: str, window: str, *extra: MatcherLike) -> str:
         return f"rate({self.sel(metric, *extra)}[{window}])"
+
+    def increase(self, metric: str, window: str, *extra: MatcherLike) -> str:
+        return f"increase({self.sel(metric, *extra)}[{window}])"
 
     def sum_rate(self, metric: str, window: str, labels: tuple[str, ...], *extra: MatcherLike) -> str:
         """`sum by (labels) (rate(metric{...}[window]))`."""

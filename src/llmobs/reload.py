@@ -10,16 +10,14 @@ Used by `llmobs lab reload` and the lab's tests; the Ansible roles validate the 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmobs.errors import ConfigError
+from llmobs import http
+from llmobs.errors import ConfigError, UnreachableError
+from llmobs.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -78,11 +76,7 @@ def _install(config_dir: Path, files: dict[str, str]) -> dict[Path, bytes | None
     for relative, text in files.items():
         path = config_dir / relative
         previous[path] = path.read_bytes() if path.exists() else None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
+        write_atomic(path, text)
     return previous
 
 
@@ -95,18 +89,15 @@ def _restore(previous: dict[Path, bytes | None]) -> None:
 
 
 def reload(url: str) -> None:
-    """POST /-/reload; raises ConfigError with the service's answer when it refuses."""
-    request = urllib.request.Request(f"{url.rstrip('/')}/-/reload", method="POST", data=b"")
+    """POST /-/reload; raises ConfigError with the service's answer when it refuses, UnreachableError
+    when it does not answer."""
     try:
-        with urllib.request.urlopen(request, timeout=30):
-            return
-    except urllib.error.HTTPError as error:
-        detail = error.read().decode(errors="replace").strip()
+        http.request(http.url(url, "/-/reload"), "POST", timeout=30,
+                     hint="is the service up and started with its lifecycle endpoint enabled?")
+    except http.HttpError as error:
+        detail = error.response.text.strip()
         raise ConfigError("reload", f"{url} refused the new configuration: {detail or error}",
                           "the previous files were restored; fix the configuration") from None
-    except (urllib.error.URLError, OSError) as error:
-        raise ConfigError("reload", f"{url} does not answer: {error}",
-                          "is the service up and started with its lifecycle endpoint enabled?") from None
 
 
 def apply(service: str, config_dir: Path, files: dict[str, str], *, container: str, mount: str, url: str) -> str:
@@ -118,7 +109,7 @@ def apply(service: str, config_dir: Path, files: dict[str, str], *, container: s
     previous = _install(config_dir, files)
     try:
         reload(url)
-    except ConfigError:
+    except (ConfigError, UnreachableError):
         _restore(previous)
         raise
     return report

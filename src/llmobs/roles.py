@@ -8,8 +8,7 @@
   config flag and mount, the kit's network), the secret files (`secrets/`, web.yml with bcrypt hashes,
   TLS files), the validators, the API credentials and the `.env` file.
 - What site.yml checks on the controller: each role's argument spec without its defaults.
-- Generated files of `llmobs generate`: a README per role from its argument specs, and the lab's
-  compose/services/gpu-*.yaml from compose/lab-topology.yml.
+- A generated file of `llmobs generate`: a README per role from its argument specs.
 
 Filters take plain data (ansible/filter_plugins converts Ansible's values with `plain`), except
 `hostvars`, which stays Ansible's lazy mapping: only the variables named here are read, and templated.
@@ -29,6 +28,8 @@ import yaml
 
 from llmobs import templating
 from llmobs.errors import ConfigError, ConfigErrors
+from llmobs.settings import Settings
+from llmobs.workspace import Workspace
 
 # ---------------------------------------------------------------------------------------- plain data
 
@@ -279,36 +280,8 @@ def _role_readme(role: Path) -> str:
     })
 
 
-def role_readmes(settings: Any = None, workspace: Any = None) -> dict[str, str]:
+def role_readmes(settings: Settings, workspace: Workspace) -> dict[str, str]:
     """roles/<role>/README.md of every role, from its meta/argument_specs.yml (`llmobs generate`)."""
-    roles = _checkout(workspace) / "roles"
+    roles = workspace.root / "roles"
     return {f"roles/{role.name}/README.md": _role_readme(role)
             for role in sorted(roles.iterdir()) if (role / "meta" / "argument_specs.yml").is_file()}
-
-
-# ------------------------------------------------------------------- generated: the lab's GPU servers
-
-
-def lab_gpu_services(settings: Any, workspace: Any = None) -> dict[str, str]:
-    """compose/services/<host>.yaml of each simulated GPU server of compose/lab-topology.yml: one container
-    named after the host, serving what its topology entry and vllm_endpoints describe (`llmobs generate`)."""
-    from llmobs.sim.topology import LAB_TOPOLOGY, load_topology
-
-    topology = load_topology(workspace.lab_topology if workspace is not None else LAB_TOPOLOGY)
-    files = {}
-    for host in topology.simulated():
-        engines = [{"model": e.model, "port": e.port, "gpus": ("GPU " if len(e.gpus) == 1 else "GPUs ")
-                    + ",".join(map(str, e.gpus)), "legacy": e.model in host.sim.engines
-                    and host.sim.engines[e.model].legacy_names}
-                   for e in settings.vllm_endpoints if e.host == host.name]
-        files[f"compose/services/{host.name}.yaml"] = templating.render_file("lab/gpu-host.yaml.tmpl", {
-            "host": host.name, "gpus": host.sim.gpus, "model": host.sim.gpu_model, "engines": engines})
-    return files
-
-
-def _checkout(workspace: Any) -> Path:
-    if workspace is not None:
-        return Path(workspace.root)
-    from llmobs.images import REPO
-
-    return REPO

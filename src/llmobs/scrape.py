@@ -18,31 +18,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from llmobs import catalog as catalog_mod
 from llmobs import conventions, yamlfmt
 from llmobs.conventions import EXPORTER_PORTS, JOB_ORDER, ExporterJob, Job
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings
+from llmobs.types import Address, Duration, LabelName, Port, Strict, duration_seconds
 
 # Jobs whose targets come from a host's `exporters` (ExporterJob, each on its EXPORTER_PORTS port unless the
 # host says otherwise); vLLM targets come from settings.vllm_endpoints.
-Duration = Annotated[str, Field(pattern=catalog_mod.DURATION_PATTERN, description="e.g. 10s, 1m")]
-Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", description="a host name or an IPv4 address")]
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Exporter(_Strict):
+class Exporter(Strict):
     address: Address | None = Field(None, description="unset: the host's address")
-    port: int | None = Field(None, ge=1, le=65535, description="unset: the job's standard port")
+    port: Port | None = Field(None, description="unset: the job's standard port")
     discovery: Literal["file", "dns"] = Field(
         "file", description="dns: found by name when its container runs (optional services of a lab)")
 
 
-class Host(_Strict):
+class Host(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/-]+$")]
     address: Address | None = Field(None, description="unset: the name")
     exporters: dict[ExporterJob, Exporter] = Field(default_factory=dict)
@@ -95,7 +88,7 @@ class HttpClient(BaseModel):
         return self
 
 
-class ScrapeOptions(_Strict):
+class ScrapeOptions(Strict):
     scrape_interval: Duration = "15s"
     scrape_timeout: Duration = "10s"
     evaluation_interval: Duration = "10s"
@@ -113,7 +106,7 @@ class ScrapeOptions(_Strict):
 
     @model_validator(mode="after")
     def _timeout_fits(self) -> ScrapeOptions:
-        seconds = catalog_mod.duration_seconds
+        seconds = duration_seconds
         shortest = min([seconds(self.scrape_interval), *map(seconds, self.job_intervals.values())])
         if seconds(self.scrape_timeout) > shortest:
             raise ValueError(f"scrape_timeout {self.scrape_timeout} is longer than the shortest scrape interval")

@@ -13,17 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from llmobs import catalog as catalog_mod
-from llmobs.conventions import PORTS
+from llmobs.conventions import PORTS, instance
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
+from llmobs.types import Address, Duration, LabelName, LabelValue, Port, Strict, StrictAliased
 
 # A share strictly between 0 and 1.
 Ratio = Annotated[float, Field(gt=0, lt=1)]
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
-LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/-]+$")]
-Duration = Annotated[str, Field(pattern=catalog_mod.DURATION_PATTERN, description="e.g. 30s, 5m, 6h")]
 # Secrets never live in the settings: a receiver names the variable (environment, Ansible vault) or the
 # file that holds one.
 VariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -31,15 +29,11 @@ FilePath = Annotated[str, Field(pattern=r"^/\S+$", description="absolute path in
 ReceiverName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Labels(_Strict):
+class Labels(Strict):
     host: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", description="target label that names a server")
 
 
-class Jobs(_Strict):
+class Jobs(Strict):
     """Scrape job names (docs/architecture.md); the alert rules select targets by them."""
 
     dcgm: LabelValue
@@ -50,7 +44,7 @@ class Jobs(_Strict):
     grafana: LabelValue
 
 
-class Thresholds(_Strict):
+class Thresholds(Strict):
     gpu_temp_margin_warning_celsius: float = Field(gt=0, le=30)
     gpu_temp_margin_critical_celsius: float = Field(ge=0, le=30)
     gpu_throttle_ratio_warning: Ratio
@@ -77,7 +71,7 @@ class Thresholds(_Strict):
         return self
 
 
-class SloTargets(_Strict):
+class SloTargets(Strict):
     availability_objective: Ratio
     ttft_seconds: float = Field(gt=0)
     ttft_objective: Ratio
@@ -85,7 +79,7 @@ class SloTargets(_Strict):
     inter_token_latency_objective: Ratio
 
 
-class SloOverride(_Strict):
+class SloOverride(Strict):
     """Per-model SLO: any SloTargets field, the rest comes from `slo.defaults`."""
 
     availability_objective: Ratio | None = None
@@ -95,7 +89,7 @@ class SloOverride(_Strict):
     inter_token_latency_objective: Ratio | None = None
 
 
-class Slo(_Strict):
+class Slo(Strict):
     period: str = Field(pattern=r"^\d+d$")
     defaults: SloTargets
     models: dict[str, SloOverride] = Field(default_factory=dict, description="per vLLM model_name")
@@ -105,19 +99,17 @@ class Slo(_Strict):
         return self.defaults.model_copy(update=override.model_dump(exclude_none=True) if override else {})
 
 
-class Cost(_Strict):
+class Cost(Strict):
     gpu_hour_usd: float | None = Field(
         None, gt=0, description="price of one GPU for one hour; the dashboards show cost per million tokens")
 
 
-class AlertOverride(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
+class AlertOverride(StrictAliased):
     for_: Duration | None = Field(None, alias="for", description="replaces the alert's `for`")
     enabled: bool = True
 
 
-class Alerting(_Strict):
+class Alerting(Strict):
     runbook_base_url: str = Field(min_length=1, description="runbook_url = <base>/<page>.md#<alert>")
     teams: dict[catalog_mod.Component, LabelValue] = Field(description="`team` label of each alert component")
     rules: dict[str, AlertOverride] = Field(
@@ -131,7 +123,7 @@ class Alerting(_Strict):
         return self
 
 
-class WebhookReceiver(_Strict):
+class WebhookReceiver(Strict):
     """Generic webhook; also WeCom/DingTalk/Feishu robots through a bridge that takes Alertmanager's JSON."""
 
     kind: Literal["webhook"]
@@ -146,7 +138,7 @@ class WebhookReceiver(_Strict):
         return self
 
 
-class SlackReceiver(_Strict):
+class SlackReceiver(Strict):
     kind: Literal["slack"]
     channel: str = Field(min_length=1)
     api_url_secret: VariableName | None = None
@@ -159,9 +151,7 @@ class SlackReceiver(_Strict):
         return self
 
 
-class EmailReceiver(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
+class EmailReceiver(StrictAliased):
     kind: Literal["email"]
     to: str = Field(pattern=r"^\S+@\S+$")
     from_: str = Field(alias="from", pattern=r"^\S+@\S+$")
@@ -181,7 +171,7 @@ class EmailReceiver(_Strict):
         return self
 
 
-class PagerdutyReceiver(_Strict):
+class PagerdutyReceiver(Strict):
     kind: Literal["pagerduty"]
     routing_key_secret: VariableName | None = Field(None, description="Events API v2 integration key")
     routing_key_file: FilePath | None = None
@@ -203,16 +193,14 @@ def _exactly_one(model: BaseModel, *fields: str) -> None:
         raise ValueError(f"give exactly one of {', '.join(fields)}")
 
 
-class Timing(_Strict):
+class Timing(Strict):
     group_wait: Duration
     group_interval: Duration
     repeat_interval: Duration
 
 
-class Route(_Strict):
+class Route(StrictAliased):
     """Alerts that match every given condition go to `receiver` (first matching route wins)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     receiver: ReceiverName
     severity: tuple[catalog_mod.Severity, ...] = ()
@@ -221,12 +209,12 @@ class Route(_Strict):
     continue_: bool = Field(False, alias="continue", description="also try the routes after this one")
 
 
-class Watchdog(_Strict):
+class Watchdog(Strict):
     receiver: ReceiverName | None = Field(None, description="the dead man's switch; unset: discarded")
     repeat_interval: Duration
 
 
-class AlertmanagerSettings(_Strict):
+class AlertmanagerSettings(Strict):
     resolve_timeout: Duration
     group_by: tuple[LabelName, ...] | None = Field(None, description="unset: alertname, host label, model_name")
     timing: dict[catalog_mod.Severity, Timing]
@@ -238,7 +226,7 @@ class AlertmanagerSettings(_Strict):
     templates: tuple[str, ...] = Field(min_length=1, description="globs, relative to alertmanager.yml")
 
     @model_validator(mode="after")
-    def _known_receivers(self) -> AlertmanagerSettings:
+    def _every_severity_timed(self) -> AlertmanagerSettings:
         missing = sorted(set(catalog_mod.SEVERITIES) - set(self.timing))
         if missing:
             raise ValueError(f"timing needs every severity; missing {missing}")
@@ -253,22 +241,27 @@ class AlertmanagerSettings(_Strict):
         return [(field, name) for field, name in references if name not in self.receivers]
 
 
-class VllmEndpoint(_Strict):
-    """One vLLM server of the inventory and the GPUs (indexes) it runs on."""
+class Endpoint(Strict):
+    """One vLLM server of a host and the GPUs (indexes) it runs on: an entry of a host's `vllm_endpoints`."""
+
+    model: str = Field(min_length=1, description="served model name (the engine's model_name label)")
+    port: Port = PORTS["vllm"]
+    gpus: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
+    address: Address | None = Field(None, description="scrape address; unset: host")
+
+
+class VllmEndpoint(Endpoint):
+    """An endpoint with the host it runs on (the inventory form `{host: [endpoints]}` names it once)."""
 
     host: LabelValue
-    model: str = Field(min_length=1, description="served model name (the engine's model_name label)")
-    port: int = Field(PORTS["vllm"], ge=1, le=65535)
-    gpus: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
-    address: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="scrape address; unset: host")
 
     @property
     def instance(self) -> str:
         """The scrape target's `instance` label."""
-        return f"{self.address or self.host}:{self.port}"
+        return instance(self.address or self.host, self.port)
 
 
-class Settings(_Strict):
+class Settings(Strict):
     labels: Labels
     jobs: Jobs
     thresholds: Thresholds
@@ -285,6 +278,11 @@ class Settings(_Strict):
         if isinstance(value, dict):
             return [{"host": host, **endpoint} for host, endpoints in value.items() for endpoint in endpoints or ()]
         return value
+
+    def with_endpoints(self, endpoints: Any) -> Settings:
+        """These settings with other `vllm_endpoints` (a list or the inventory's mapping), validated anew."""
+        return load_settings({**self.model_dump(mode="json", by_alias=True, exclude={"vllm_endpoints"}),
+                              "vllm_endpoints": endpoints})
 
     @property
     def group_by(self) -> tuple[str, ...]:
@@ -402,10 +400,3 @@ def load_settings_file(path: Path | None) -> Settings:
     except yaml.YAMLError as error:
         raise ConfigError(str(path), f"not valid YAML: {error}", "fix the YAML syntax", str(path)) from None
     return load_settings(data or {}, source=str(path))
-
-
-def as_settings(value: Settings | dict[str, Any] | None) -> Settings:
-    """Settings from what a caller has: a validated object, an override mapping (inventory), or nothing."""
-    if isinstance(value, Settings):
-        return value
-    return load_settings(value)

@@ -1,9 +1,10 @@
 """`llmobs setup`: make this machine ready for the lab and the tests, idempotently.
 
 Installs what is missing (Debian packages, the Compose v2 plugin), starts Docker Engine when no init
-system runs it, and makes every image available (pinned upstream image, else a local stand-in). A
-second run finds everything in place and changes nothing. Each failure says what is missing and how
-to get it.
+system runs it, fetches the exact Debian packages of the test beds (the stand-ins' and the tools'
+versions, from whichever suite the pins name), unpacks promtool and amtool into .cache/tools, and makes
+every image available (pinned upstream image, else a local stand-in). A second run finds everything in
+place and changes nothing. Each failure says what is missing and how to get it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from llmobs import images
+from llmobs import debian, images, tools
 
-# Debian package -> a program it provides (present program == package installed).
+# Host Debian packages -> a program it provides (present program == package installed). promtool and
+# amtool are not among them: the host release's are older than the pinned images (llmobs.tools).
 APT_PACKAGES = {
     "docker.io": "dockerd",
-    "prometheus": "promtool",
-    "prometheus-alertmanager": "amtool",
     "debootstrap": "debootstrap",
 }
 MIN_COMPOSE = (2, 20)  # `include:` in compose files
@@ -110,19 +110,36 @@ def ensure_compose(log: Log) -> None:
         raise SetupError(f"`docker compose version` reports {version}; need {'.'.join(map(str, MIN_COMPOSE))}+")
 
 
+def fetch_testbed_packages(log: Log) -> None:
+    """Every pinned Debian package of the test beds, in one apt run per suite (nothing when cached)."""
+    wanted = [package for packages in images.standin_packages().values() for package in packages]
+    debian.fetch([*wanted, *tools.OLDER], images.CACHE_DIR, log)
+
+
+def install_tools(log: Log) -> None:
+    installed = tools.install(log)
+    log(f"in {tools.BIN_DIR}: "
+        + ", ".join(f"{tool.name} {tool.version}{'' if tool.default else ' (also)'}" for tool in installed))
+
+
 def run(log: Log, with_images: bool = True) -> list[images.Resolved]:
     """Every step, in order; returns the images chosen (also written to .cache/images.env)."""
     steps: list[tuple[str, Callable[[], object]]] = [
         ("Debian packages", lambda: ensure_packages(log)),
         ("Docker Engine", lambda: ensure_docker(log)),
         ("Docker Compose", lambda: ensure_compose(log)),
+        ("test-bed packages (Debian suites)", lambda: fetch_testbed_packages(log)),
+        ("promtool, amtool, alertmanager", lambda: install_tools(log)),
     ]
     resolved: list[images.Resolved] = []
     if with_images:
         steps.append(("images", lambda: resolved.extend(images.resolve(log))))
     for name, step in steps:
         started = time.monotonic()
-        step()
+        try:
+            step()
+        except debian.DebianError as error:
+            raise SetupError(str(error)) from None
         log(f"[ok] {name} ({time.monotonic() - started:.1f} s)")
     if with_images:
         images.write_env(resolved)

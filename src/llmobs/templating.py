@@ -20,7 +20,8 @@ ENV = jinja2.Environment(
     variable_start_string="<<", variable_end_string=">>",
     block_start_string="<%", block_end_string="%>",
     comment_start_string="<#", comment_end_string="#>",
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True, trim_blocks=True,
+    lstrip_blocks=True,
     finalize=lambda value: f"{value:g}" if isinstance(value, float) else value,  # 5.0 -> 5
 )
 

@@ -1,10 +1,18 @@
-"""Deterministic, readable YAML for generated files: key order kept, multi-line strings as blocks."""
+"""The kit's one YAML writer: deterministic, readable YAML for generated files (key order kept, lists
+indented, multi-line strings as blocks, no aliases), and Compose's `!reset` tag for override files."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
+
+
+class _Reset:
+    """Compose's `!reset` tag: removes what the service definition sets at that key."""
+
+
+RESET = _Reset()
 
 
 class _Dumper(yaml.SafeDumper):
@@ -21,6 +29,7 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(_Reset, lambda dumper, _: dumper.represent_scalar("!reset", "null"))
 
 
 def dump(data: Any, header: str = "") -> str:
@@ -28,6 +37,11 @@ def dump(data: Any, header: str = "") -> str:
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000,
                      default_flow_style=False)
     return header + body
+
+
+def plain(data: Any) -> Any:
+    """A deep copy of `data` as plain YAML types (mappings, lists, scalars), for changing before dumping."""
+    return yaml.safe_load(yaml.safe_dump(data, sort_keys=False))
 
 
 def generated_header(source: str) -> str:

@@ -1,5 +1,5 @@
 """llmobs.roles: what compose_service, the prometheus and alertmanager roles and site.yml compute from
-inventory data (each checked against the Jinja it replaced), and the files it generates."""
+inventory data (each checked against the Jinja it replaced), and the role READMEs it generates."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import yaml
 
 from llmobs import deploy, roles
 from llmobs.errors import ConfigError
+from llmobs.settings import load_settings
+from llmobs.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "compose" / "services"
@@ -207,7 +209,7 @@ def test_argument_spec_without_defaults_keeps_everything_else() -> None:
 
 
 def test_every_role_gets_a_readme_naming_each_of_its_variables() -> None:
-    readmes = roles.role_readmes()
+    readmes = roles.role_readmes(load_settings(None), Workspace(REPO))
     specs = sorted(REPO.glob("roles/*/meta/argument_specs.yml"))
     assert set(readmes) == {f"roles/{spec.parent.parent.name}/README.md" for spec in specs}
     for spec in specs:
@@ -217,18 +219,3 @@ def test_every_role_gets_a_readme_naming_each_of_its_variables() -> None:
         assert "C(" not in text and "O(" not in text, "ansible-doc markup left in the README"
     assert "| `compose_service_args.web.basic_auth_users` |" in readmes["roles/compose_service/README.md"]
     assert "| `network` |" in readmes["roles/compose_service/README.md"], "entry points are listed"
-
-
-def test_lab_gpu_servers_are_the_simulated_hosts_of_the_topology() -> None:
-    from llmobs.settings import load_settings_file
-    from llmobs.sim.topology import LAB_TOPOLOGY, load_topology
-
-    files = roles.lab_gpu_services(load_settings_file(REPO / "compose/lab-settings.yml"))
-    simulated = [host.name for host in load_topology(LAB_TOPOLOGY).simulated()]
-    assert set(files) == {f"compose/services/{name}.yaml" for name in simulated}
-    for name in simulated:
-        definition = yaml.safe_load(files[f"compose/services/{name}.yaml"])
-        assert definition["services"][name]["hostname"] == name
-        assert definition["services"][name]["command"] == ["sim", "host", "--host", name]
-    assert "on GPUs 0,1,2,3 (port 8000)" in files["compose/services/gpu-h100-1.yaml"]
-    assert "pre-0.11 metric names" in files["compose/services/gpu-t4-1.yaml"]

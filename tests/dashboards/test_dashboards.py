@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,7 @@ from grafana_foundation_sdk.models import units
 from typer.testing import CliRunner
 
 import llmobs.dashboards as dashboards_mod
-from llmobs.dashboards import context, dashboard_artifacts, render
+from llmobs.dashboards import common, context, dashboard_artifacts, render
 from llmobs.dashboards.cli import app as dashboards_cli
 from llmobs.dashboards.lint import dashboard_queries, lint_dashboard, selectors, substitute_variables
 from llmobs.dashboards.panels import Board, Target, timeseries_panel
@@ -60,8 +64,39 @@ def default_boards() -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- structure
-def test_generation_is_deterministic() -> None:
-    assert generate() == generate()
+# Renders the lab's dashboards in a fresh interpreter and prints {path: sha256} of every file.
+_DIGESTS = """
+import hashlib, json, sys
+from pathlib import Path
+from llmobs.dashboards import dashboard_artifacts
+from llmobs.settings import load_settings_file
+files = dashboard_artifacts(load_settings_file(Path(sys.argv[1])))
+print(json.dumps({path: hashlib.sha256(text.encode()).hexdigest() for path, text in files.items()}))
+"""
+
+
+def _digests_in_subprocesses(*hash_seeds: str) -> list[dict[str, str]]:
+    """The digests from one interpreter per hash seed, run side by side."""
+    runs = [subprocess.Popen([sys.executable, "-c", _DIGESTS, str(REPO / LAB_SETTINGS)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO / "src")})
+            for seed in hash_seeds]
+    digests = []
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        digests.append(json.loads(out))
+    return digests
+
+
+def test_generation_is_deterministic_across_processes() -> None:
+    """Two interpreters with different string hash seeds (set iteration order) write the same bytes, and
+    this process agrees: nothing in the output depends on a set's or a dict's accidental order."""
+    first, second = _digests_in_subprocesses("1", "4242")
+    here = {path: hashlib.sha256(text.encode()).hexdigest()
+            for path, text in dashboard_artifacts(load_settings_file(REPO / LAB_SETTINGS)).items()}
+    assert len(first) == len(UIDS) + 2
+    assert first == second == here
 
 
 def test_the_five_dashboards_and_their_files(default_boards: dict[str, dict[str, Any]]) -> None:
@@ -257,7 +292,8 @@ def test_the_host_label_is_a_setting() -> None:
 
 # ---------------------------------------------------------------------------------------------- bad input
 def _board_with(expr: str, description: str = "Shows x. Good: low.", unit: str = units.Short) -> Board:
-    board = Board("test-bad", "Bad board", "A board with one bad panel.", [context(load_settings()).gpu_variable()])
+    variables = [common.gpu_variable(context(load_settings()))]
+    board = Board("test-bad", "Bad board", "A board with one bad panel.", variables)
     return board.add(timeseries_panel("Bad panel", description, unit, [Target(expr)]))
 
 

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from llmobs.dashboards import preview
-from llmobs.dashboards.preview import FIGURE_WIDTH_IN, GAP_IN, GRID_UNIT_HEIGHT_IN, HEADER_IN, Series
+from llmobs.dashboards.preview import draw, fetch, units
+from llmobs.dashboards.preview.draw import FIGURE_WIDTH_IN, GAP_IN, GRID_UNIT_HEIGHT_IN, HEADER_IN
+from llmobs.dashboards.preview.fetch import Series
 
 from .test_live import EXPECTED_EMPTY
 
@@ -40,7 +42,7 @@ def png_size(path: Path) -> tuple[int, int]:
 def expected_size(dashboard: dict[str, Any]) -> tuple[int, int]:
     grid_height = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in dashboard["panels"])
     height_in = HEADER_IN + grid_height * GRID_UNIT_HEIGHT_IN + GAP_IN
-    return round(FIGURE_WIDTH_IN * preview.DPI), round(height_in * preview.DPI)
+    return round(FIGURE_WIDTH_IN * draw.DPI), round(height_in * draw.DPI)
 
 
 @pytest.mark.parametrize(("value", "unit", "shown"), [
@@ -69,31 +71,31 @@ def expected_size(dashboard: dict[str, Any]) -> tuple[int, int]:
     (None, "short", "-"),
 ])
 def test_values_are_shown_in_their_unit(value: float | None, unit: str, shown: str) -> None:
-    assert preview.format_value(value, unit) == shown
+    assert units.format_value(value, unit) == shown
 
 
 def test_stat_colour_is_the_last_threshold_step_reached() -> None:
     thresholds = panel("Smallest thermal margin")["fieldConfig"]["defaults"]["thresholds"]  # red, orange 2, green 5
-    assert [preview.threshold_color(v, thresholds) for v in (1, 2, 4.9, 5, 30)] == (
+    assert [units.threshold_color(v, thresholds) for v in (1, 2, 4.9, 5, 30)] == (
         ["#F2495C", "#FF9830", "#FF9830", "#73BF69", "#73BF69"])
 
 
 def test_series_are_named_by_legend_format_or_labels() -> None:
     labels = {"__name__": "up", "model_name": "llama", "instance": "h:8000"}
-    assert preview.legend_name("{{model_name}} @ {{ instance }}", labels, "up") == "llama @ h:8000"
-    assert preview.legend_name("running {{missing}}", labels, "up") == "running"
-    assert preview.legend_name("__auto", labels, "up") == 'up{instance="h:8000", model_name="llama"}'
-    assert preview.legend_name("__auto", {}, "sum(rate(x[1m]))") == "sum(rate(x[1m]))"
+    assert fetch.legend_name("{{model_name}} @ {{ instance }}", labels, "up") == "llama @ h:8000"
+    assert fetch.legend_name("running {{missing}}", labels, "up") == "running"
+    assert fetch.legend_name("__auto", labels, "up") == 'up{instance="h:8000", model_name="llama"}'
+    assert fetch.legend_name("__auto", {}, "sum(rate(x[1m]))") == "sum(rate(x[1m]))"
 
 
 def test_overrides_apply_to_the_fields_they_match() -> None:
     gpu = json.loads((REPO / "grafana/dashboards/llmobs-gpu-node.json").read_text())
     (temperature,) = [p for p in gpu["panels"] if p["title"] == "Temperature against the GPU's own limits"]
-    limit = preview.field_config(temperature, "slowdown gpu-h100-1 GPU 2")
-    reading = preview.field_config(temperature, "gpu-h100-1 GPU 2")
+    limit = units.field_config(temperature, "slowdown gpu-h100-1 GPU 2")
+    reading = units.field_config(temperature, "gpu-h100-1 GPU 2")
     assert limit["custom"]["lineStyle"]["fill"] == "dash" and limit["custom"]["fillOpacity"] == 0
     assert "lineStyle" not in reading["custom"] and reading["custom"]["fillOpacity"] == 10
-    assert preview.field_config(panel("Hosts"), "Thermal margin")["unit"] == "celsius"
+    assert units.field_config(panel("Hosts"), "Thermal margin")["unit"] == "celsius"
 
 
 def test_table_merges_queries_on_labels_and_applies_organize() -> None:
@@ -101,17 +103,17 @@ def test_table_merges_queries_on_labels_and_applies_organize() -> None:
     series = [Series("", {"__name__": "host:dcgm_gpus:count", "host": "h1"}, "A", (8.0,)),
               Series("", {"host": "h1"}, "D", (3.0,)),
               Series("", {"host": "h2"}, "A", (4.0,))]
-    columns, rows = preview.table_frame(hosts, series)
+    columns, rows = fetch.table_frame(hosts, series)
     assert columns == ["host", "GPUs", "Thermal margin"]
     assert rows == [{"host": "h1", "GPUs": 8.0, "Thermal margin": 3.0}, {"host": "h2", "GPUs": 4.0}]
     alerts = panel("Firing alerts", "table")
-    columns, _rows = preview.table_frame(alerts, [Series("", {"__name__": "ALERTS", "alertname": "Watchdog",
+    columns, _rows = fetch.table_frame(alerts, [Series("", {"__name__": "ALERTS", "alertname": "Watchdog",
                                                       "alertstate": "firing"}, "A", (1.0,))])
     assert columns == ["alertname"]  # Value and alertstate excluded by the panel's organize
 
 
 def test_panels_sit_on_the_24_column_grid() -> None:
-    box = preview.panel_box({"x": 12, "y": 5, "w": 12, "h": 8})
+    box = draw.panel_box({"x": 12, "y": 5, "w": 12, "h": 8})
     assert box.left == pytest.approx(FIGURE_WIDTH_IN / 2 + GAP_IN)
     assert box.left + box.width == pytest.approx(FIGURE_WIDTH_IN - GAP_IN)
     assert box.top == pytest.approx(HEADER_IN + 5 * GRID_UNIT_HEIGHT_IN + GAP_IN)
@@ -119,16 +121,16 @@ def test_panels_sit_on_the_24_column_grid() -> None:
 
 
 def test_axis_bounds() -> None:
-    assert preview.value_bounds(np.array([[0.0, 0.0, math.nan]]), 0, None) == (0, 1.0)       # flat zero: 0 to 1
-    assert preview.value_bounds(np.array([[0.0, 10.0]]), None, None) == (0.0, 10.5)          # never below zero
-    assert preview.value_bounds(np.array([[60.0, 80.0]]), None, None) == (59.0, 81.0)        # the data's range
-    assert preview.value_bounds(np.array([[0.2, 0.4]]), 0, 1) == (0, 1)                       # the panel's min, max
+    assert draw.value_bounds(np.array([[0.0, 0.0, math.nan]]), 0, None) == (0, 1.0)       # flat zero: 0 to 1
+    assert draw.value_bounds(np.array([[0.0, 10.0]]), None, None) == (0.0, 10.5)          # never below zero
+    assert draw.value_bounds(np.array([[60.0, 80.0]]), None, None) == (59.0, 81.0)        # the data's range
+    assert draw.value_bounds(np.array([[0.2, 0.4]]), 0, 1) == (0, 1)                       # the panel's min, max
 
 
 def test_time_grid_is_aligned_to_its_step() -> None:
-    grid = preview.time_grid(900, 1_000_007.0)
+    grid = fetch.time_grid(900, 1_000_007.0)
     assert grid[-1] == 1_000_005 and grid[-1] - grid[0] == 900 and len(grid) == 61
-    day = preview.time_grid(86400, 1_000_007.0)
+    day = fetch.time_grid(86400, 1_000_007.0)
     assert day[1] - day[0] == 360 and len(day) == 241   # at most MAX_POINTS (240) steps
 
 

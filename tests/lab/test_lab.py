@@ -188,6 +188,13 @@ def test_targets_up_and_every_recording_rule_has_data(lab: Any, figure) -> None:
     figure(f"{len(targets)} targets up ({', '.join(jobs)}); {len(lab.recorded_names())} recorded names with data")
 
 
+def test_gpu_hosts_serve_both_spellings_of_the_hostname_label(lab: Any) -> None:
+    """gpu-a100-1 imitates dcgm-exporter 4.5.3-4.8.2 (`Hostname`), the others the pinned 4.6.1-4.8.4 (`hostname`)."""
+    hosts = {label: {s["metric"]["host"] for s in lab.query(f'DCGM_FI_DEV_GPU_TEMP{{{label}!=""}}')}
+             for label in ("Hostname", "hostname")}
+    assert hosts == {"Hostname": {"gpu-a100-1"}, "hostname": {"gpu-h100-1", "gpu-l40s-1", "gpu-t4-1"}}
+
+
 def test_valid_configuration_is_validated_then_reloaded(lab: Any) -> None:
     """Before the campaign: a reload re-creates the rule groups, and an alert that starts firing at that
     moment is only re-sent after Prometheus' resend delay (1 minute), which would skew the timings."""
@@ -212,7 +219,8 @@ def test_invalid_configuration_is_refused_and_the_running_one_stays(lab: Any, ca
     config["global"]["scrape_interval"] = "fast"
     with pytest.raises(ConfigError, match="promtool rejected"):
         lab.lab.apply("prometheus", {"prometheus.yml": yaml.safe_dump(config)})
-    broken_rule = "groups:\n- name: broken\n  rules:\n  - record: not a name\n    expr: up\n"
+    # Not PromQL on any version (Prometheus 3 accepts any UTF-8 record name, so a bad name no longer is).
+    broken_rule = "groups:\n- name: broken\n  rules:\n  - record: broken:up:sum\n    expr: sum(up\n"
     with pytest.raises(ConfigError, match="promtool rejected"):
         lab.lab.apply("prometheus", {"rules/broken.yml": broken_rule})
     assert live.read_text() == before_text and not (live.parent / "rules" / "broken.yml").exists()

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from llmobs import tools
+from llmobs.workspace import Workspace
+
 REPO = Path(__file__).resolve().parents[2]
-LAB_SETTINGS = REPO / "compose" / "lab-settings.yml"
+WORKSPACE = Workspace(REPO)
+LAB_SETTINGS = WORKSPACE.lab_settings
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (Debian's prometheus / prometheus-alertmanager; `llmobs setup`)")
-    return path
+def tool_versions(name: str) -> list[str]:
+    """Every version of promtool or amtool the kit tests with, the pinned image's own first."""
+    return [tool.version for tool in tools.pinned() if tool.name == name]
+
+
+def tool(name: str, version: str | None = None) -> str:
+    """The path of the pinned `name` (llmobs.tools) of `version`, by default the pinned image's own."""
+    wanted = version or tool_versions(name)[0]
+    found = next((t for t in tools.pinned() if t.name == name and t.version == wanted), None)
+    if found is None or not found.path.is_file():
+        pytest.skip(f"{name} {wanted} is not in {tools.TOOLS_DIR} (`llmobs setup` unpacks it from Debian)")
+    return str(found.path)
 
 
 def write_tree(root: Path, files: Mapping[str, str]) -> Path:

@@ -138,8 +138,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def live_alertmanager(tmp_path_factory):
-    """Alertmanager 0.25 (Debian's binary) with a generated config whose receivers post to a local sink."""
-    binary = tool("prometheus-alertmanager")
+    """The pinned Alertmanager (llmobs.tools) with a generated config whose receivers post to a local sink."""
+    binary = tool("alertmanager")
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{sink.server_address[1]}"

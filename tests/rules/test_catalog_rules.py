@@ -13,7 +13,7 @@ from rules_support import REPO
 from llmobs import catalog as catalog_mod
 from llmobs import dcgm_csv, promql
 from llmobs.catalog import ENGINE_GPU_INFO
-from llmobs.rules import panel_thresholds, render_rule_files, rule_groups
+from llmobs.rules import panel_thresholds, render_rule_files, rule_files
 from llmobs.settings import load_settings
 
 # dcgm-exporter 4.5.3-4.8.2 etc/default-counters.csv, enabled lines in order (metrics-facts.md §2.4).
@@ -39,10 +39,11 @@ def _alert_rules() -> list[dict]:
 
 def test_xids_are_classed_by_nvidias_meaning() -> None:
     codes = catalog_mod.load().xids.codes
-    for code in (46, 48, 62, 64, 74, 79, 95, 109, 119, 140):
+    for code in (46, 48, 62, 64, 74, 79, 95, 109, 119, 140, 151, 160):
         assert codes[code].xid_class == "fatal", code
-    for code in (13, 31, 43, 45, 68):
+    for code in (13, 31, 45, 68):
         assert codes[code].xid_class == "application", code
+    assert codes[43].xid_class == "informational"  # NVIDIA: IGNORE (the device plugin calls it an app error)
     for code in (63, 92, 94):
         assert codes[code].xid_class != "fatal", code
     assert "reboot" in catalog_mod.load().xids.actions[codes[79].action]
@@ -66,20 +67,18 @@ def test_alerts_have_severity_summary_value_and_an_existing_runbook_section() ->
 
 def test_rules_never_judge_utilisation_or_framebuffer() -> None:
     """A busy GPU at 100 % with 90 % of its memory preallocated is healthy: no alert may read those."""
-    rules = rule_groups(load_settings())
-    recorded = {r["record"]: r["expr"] for groups in rules.values() for g in groups for r in g["rules"]
-                if "record" in r}
+    files = rule_files(load_settings())
+    recorded = {r.record: r.expr for file in files.values() for r in file.recording_rules()}
 
     def reads(expr: str, seen: frozenset[str] = frozenset()) -> set[str]:
         names = promql.selector_names(expr, "test")
         return names | {n for name in names - seen if name in recorded
                         for n in reads(recorded[name], seen | {name})}
 
-    for group in rules["alerts.yml"]:
-        for rule in group["rules"]:
-            forbidden = reads(rule["expr"]) & {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
-                                               "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE"}
-            assert not forbidden, f"{rule['alert']} reads {forbidden}"
+    for rule in files["alerts.yml"].alerting_rules():
+        forbidden = reads(rule.expr) & {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
+                                        "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE"}
+        assert not forbidden, f"{rule.alert} reads {forbidden}"
 
 
 def test_counters_csv_is_the_default_set_plus_what_the_rules_read() -> None:
@@ -91,8 +90,8 @@ def test_counters_csv_is_the_default_set_plus_what_the_rules_read() -> None:
     fields = [record[0] for record in records]
     assert fields[: len(UPSTREAM_DEFAULT)] == UPSTREAM_DEFAULT
     assert len(fields) == len(set(fields))
-    read = {name for groups in rule_groups(load_settings()).values() for g in groups for r in g["rules"]
-            for name in promql.selector_names(r["expr"], "test") if name.startswith("DCGM_")}
+    read = {name for file in rule_files(load_settings()).values() for r in file.rules()
+            for name in promql.selector_names(r.expr, "test") if name.startswith("DCGM_")}
     assert read <= set(fields), f"read by the rules but not collected: {sorted(read - set(fields))}"
     for needed in ("DCGM_FI_DEV_ENFORCED_POWER_LIMIT", "DCGM_FI_DEV_SLOWDOWN_TEMP", "DCGM_FI_DEV_GPU_TEMP_LIMIT",
                    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "DCGM_FI_DEV_ROW_REMAP_PENDING", "DCGM_EXP_XID_ERRORS_COUNT",
@@ -104,7 +103,8 @@ def test_counters_csv_is_the_default_set_plus_what_the_rules_read() -> None:
 def test_engine_gpu_info_from_the_inventory_or_an_argument() -> None:
     endpoints = {"gpu-7": [{"model": "llama-70b", "port": 8000, "gpus": [0, 1]},
                            {"model": "qwen-7b", "port": 8001, "gpus": [2], "address": "10.0.0.7"}]}
-    for files in (render_rule_files({"vllm_endpoints": endpoints}), render_rule_files(None, endpoints=endpoints)):
+    for files in (render_rule_files(load_settings({"vllm_endpoints": endpoints})),
+                  render_rule_files(load_settings().with_endpoints(endpoints))):
         rules = yaml.safe_load(files["inventory.yml"])["groups"][0]["rules"]
         assert [r["labels"] for r in rules] == [
             {"host": "gpu-7", "instance": "gpu-7:8000", "model_name": "llama-70b", "gpu": "0"},
@@ -124,7 +124,7 @@ def test_existing_recording_rule_names_are_kept() -> None:
 
 
 def test_panel_thresholds_follow_the_settings() -> None:
-    lines = panel_thresholds({"thresholds": {"gpu_temp_margin_warning_celsius": 7}})
+    lines = panel_thresholds(load_settings({"thresholds": {"gpu_temp_margin_warning_celsius": 7}}))
     margin = {t["severity"]: t for t in lines["host_gpu:dcgm_temp_margin:celsius"]}
     assert margin["warning"]["value"] == 7 and margin["warning"]["direction"] == "below"
     assert margin["critical"]["value"] == 2

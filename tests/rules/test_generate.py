@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rules_support import LAB_SETTINGS, REPO, run, write_tree
+from rules_support import LAB_SETTINGS, REPO, WORKSPACE, run, write_tree
 
 from llmobs.generate import ARTIFACTS, plan, render_all
 
@@ -18,14 +18,14 @@ LLMOBS = Path(sys.executable).parent / "llmobs"
 
 
 def test_committed_output_is_what_the_generator_produces(lab_settings) -> None:
-    todo = plan(REPO, render_all(lab_settings))
+    todo = plan(REPO, render_all(lab_settings, WORKSPACE))
     assert not todo.drift, (
         "generated files differ from the committed ones; run `llmobs generate` and commit:\n"
         + "\n".join([f"  changed: {p}" for p in todo.changed] + [f"  stale: {p}" for p in todo.stale]))
 
 
 def test_check_exits_non_zero_and_lists_drifted_files(tmp_path: Path, lab_settings) -> None:
-    files = render_all(lab_settings)
+    files = render_all(lab_settings, WORKSPACE)
     write_tree(tmp_path, files)
     shutil.copy(LAB_SETTINGS, tmp_path / "compose" / "lab-settings.yml")
     clean = run(LLMOBS, "generate", "--out", tmp_path, "--check")
@@ -60,23 +60,24 @@ def test_bad_settings_write_nothing(tmp_path: Path) -> None:
 
 def _digest_in_fresh_interpreter(seed: str) -> str:
     code = ("import hashlib, json; from llmobs.generate import render_all;"
-            " from llmobs.settings import load_settings_file; from pathlib import Path;"
-            f" files = render_all(load_settings_file(Path({str(LAB_SETTINGS)!r})));"
+            " from llmobs.settings import load_settings_file; from llmobs.workspace import Workspace;"
+            " from pathlib import Path;"
+            f" files = render_all(load_settings_file(Path({str(LAB_SETTINGS)!r})), Workspace(Path({str(REPO)!r})));"
             " print(hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest())")
     env = {**os.environ, "PYTHONHASHSEED": seed}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return result.stdout.strip()
 
 
-def test_output_is_deterministic(lab_settings) -> None:
-    here = hashlib.sha256(json.dumps(render_all(lab_settings), sort_keys=True).encode()).hexdigest()
-    # Another process with another hash seed (set and dict iteration orders differ) gives the same bytes.
-    seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
-    assert _digest_in_fresh_interpreter(seed) == here
+def test_output_is_deterministic_across_processes(lab_settings) -> None:
+    """Two fresh processes with different hash seeds (so set and dict iteration orders differ), and this one,
+    produce the same bytes: the rules, the tests, the dashboards, the docs, everything."""
+    here = hashlib.sha256(json.dumps(render_all(lab_settings, WORKSPACE), sort_keys=True).encode()).hexdigest()
+    assert _digest_in_fresh_interpreter("1") == _digest_in_fresh_interpreter("2") == here
 
 
 def test_every_artifact_owns_what_it_writes(lab_settings) -> None:
-    files = render_all(lab_settings)
+    files = render_all(lab_settings, WORKSPACE)
     for path in files:
         owners = [a.name for a in ARTIFACTS if any(Path(path).match(glob) for glob in a.owns)]
         assert len(owners) == 1, f"{path} must be owned by exactly one artifact (owns globs), got {owners}"

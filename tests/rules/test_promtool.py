@@ -11,8 +11,9 @@ import pytest
 import yaml
 from rules_support import REPO, run, write_tree
 
-from llmobs.rules import alert_list, render_rule_files, render_rule_tests
-from llmobs.rules.unittests import seconds
+from llmobs.rules import alert_list, render_rule_files
+from llmobs.rules.testing import render_rule_tests
+from llmobs.rules.testing.promtool import seconds
 from llmobs.settings import load_settings
 
 RULES = REPO / "prometheus" / "rules"
@@ -138,3 +139,11 @@ def test_unit_tests_catch_a_broken_rule(tmp_path: Path, promtool: str, test_file
     alerts.write_text(alerts.read_text().replace(original, broken))
     result = run(promtool, "test", "rules", test_file, cwd=tests)
     assert result.returncode != 0, f"{test_file} passed with a broken rule ({broken!r})"
+
+
+def test_promtool_is_the_version_its_test_id_names(promtool: str, request: pytest.FixtureRequest) -> None:
+    """Each parametrised run really uses the promtool it is named after (not whichever is on PATH)."""
+    result = run(promtool, "--version")
+    assert result.returncode == 0, result.stderr
+    wanted = request.node.callspec.id.removeprefix("promtool-")
+    assert result.stdout.startswith(f"promtool, version {wanted}"), result.stdout

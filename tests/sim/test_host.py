@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from llmobs.errors import ConfigError
+from llmobs.errors import ConfigError, UnreachableError
+from llmobs.http import request
 from llmobs.sim.alert_sink import AlertSink
 from llmobs.sim.dcgm import ExporterOptions
 from llmobs.sim.host import HostConfig, HostSim
@@ -35,21 +34,13 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+    response = request(url, timeout=5, check=False)
+    return response.status, response.body
 
 
 def _send(method: str, url: str, body: object = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    response = request(url, method, body, timeout=5, check=False)
+    return response.status, response.json()
 
 
 @pytest.fixture
@@ -77,7 +68,7 @@ def test_engine_load_drives_its_gpu_only(host) -> None:
               if "gpu" in dict(labels)}
     assert values[("DCGM_FI_DEV_GPU_UTIL", "1")] > 90 and values[("DCGM_FI_DEV_GPU_UTIL", "0")] == 0
     assert values[("DCGM_FI_DEV_FB_USED", "1")] > 0.85 * 81920 > values[("DCGM_FI_DEV_FB_USED", "0")]
-    hostnames = {dict(labels)["Hostname"] for _, labels, _ in series(_get(f"{urls['exporter']}/metrics")[1].decode())}
+    hostnames = {dict(labels)["hostname"] for _, labels, _ in series(_get(f"{urls['exporter']}/metrics")[1].decode())}
     assert hostnames == {"gpu-test-1"}
 
 
@@ -125,7 +116,7 @@ def test_faults_over_http_and_recovery(host) -> None:
 ])
 def test_going_down_refuses_connections_and_drops_keep_alive(host, request_body, endpoint) -> None:
     _sim, urls = host
-    url = urllib.request.urlparse(urls[endpoint])
+    url = urlsplit(urls[endpoint])
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
     connection.request("GET", "/metrics")
     assert connection.getresponse().read()
@@ -133,8 +124,8 @@ def test_going_down_refuses_connections_and_drops_keep_alive(host, request_body,
     with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
         connection.request("GET", "/metrics")   # the scrape connection Prometheus keeps open
         connection.getresponse().read()
-    with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(f"{urls[endpoint]}/metrics", timeout=5)
+    with pytest.raises(UnreachableError):
+        request(f"{urls[endpoint]}/metrics", timeout=5)
     assert _send("DELETE", f"{urls['control']}/sim/faults")[0] == 200
     assert _get(f"{urls[endpoint]}/metrics")[0] == 200
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from llmobs import images
+from llmobs.errors import UnreachableError
+from llmobs.http import request
 
 from .conftest import COUNTERS, families, series
 
@@ -31,9 +32,8 @@ def _scrape(container: str, port: int) -> str:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
-                return response.read().decode()
-        except OSError:
+            return request(f"http://{address}/metrics", timeout=5).text
+        except UnreachableError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -52,7 +52,7 @@ def test_dcgm_exporter_standin_takes_the_exporters_flags_and_environment() -> No
     try:
         text = _scrape(name, 9500)
         labels = [dict(labels) for _, labels, _ in series(text)]
-        assert {label["Hostname"] for label in labels} == {"gpu-node-7"}
+        assert {label["hostname"] for label in labels} == {"gpu-node-7"}
         assert {label["gpu"] for label in labels} == {"0", "1"}
         assert {label["modelName"] for label in labels} == {"NVIDIA L40S"}
         assert "DCGM_FI_DEV_GPU_TEMP" in families(text)

@@ -1,4 +1,5 @@
-"""The Prometheus configuration and file_sd targets generator (llmobs.scrape), checked by the real promtool."""
+"""The Prometheus configuration and file_sd targets generator (llmobs.scrape), checked by the real promtool,
+and the lab's other generated files (its GPU servers' Compose services)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import yaml
 
 from llmobs import scrape
 from llmobs.errors import ConfigError
+from llmobs.lab.prometheus import render_lab_prometheus
+from llmobs.lab.services import lab_gpu_services
 from llmobs.settings import load_settings, load_settings_file
-from llmobs.sim.topology import load_topology, render_lab_prometheus
+from llmobs.sim.topology import load_topology
+from llmobs.workspace import Workspace
 
 from .conftest import REPO
 
@@ -73,7 +77,7 @@ def test_fleet_config_passes_promtool_and_labels_every_target(tmp_path: Path) ->
 
 def test_lab_output_is_committed_and_valid(tmp_path: Path) -> None:
     settings = load_settings_file(REPO / "compose" / "lab-settings.yml")
-    files = render_lab_prometheus(settings)
+    files = render_lab_prometheus(settings, Workspace(REPO))
     for path, text in files.items():
         assert (REPO / path).read_text() == text, f"{path} differs from `llmobs generate`"
     topology = load_topology(REPO / "compose" / "lab-topology.yml")
@@ -110,3 +114,17 @@ def test_bad_input_names_the_field(hosts, endpoints, options, field) -> None:
         scrape.render(hosts, settings, options)
     fields = [e.field for e in getattr(error.value, "errors", [error.value])]
     assert any(f == field or f.startswith(f"{field}.") for f in fields), fields
+
+
+def test_lab_gpu_servers_are_the_simulated_hosts_of_the_topology() -> None:
+    files = lab_gpu_services(load_settings_file(REPO / "compose" / "lab-settings.yml"), Workspace(REPO))
+    simulated = [host.name for host in load_topology(REPO / "compose" / "lab-topology.yml").simulated()]
+    assert set(files) == {f"compose/services/{name}.yaml" for name in simulated}
+    for name in simulated:
+        definition = yaml.safe_load(files[f"compose/services/{name}.yaml"])
+        assert definition["services"][name]["hostname"] == name
+        assert definition["services"][name]["command"] == ["sim", "host", "--host", name]
+    assert "on GPUs 0,1,2,3 (port 8000)" in files["compose/services/gpu-h100-1.yaml"]
+    assert "(port 8000, vLLM 0.10.2)" in files["compose/services/gpu-t4-1.yaml"], "a release other than the current"
+    assert "4 x A100-SXM, dcgm-exporter 4.5.3-4.8.2," in files["compose/services/gpu-a100-1.yaml"]
+    assert "dcgm-exporter" not in files["compose/services/gpu-h100-1.yaml"].splitlines()[0], "the pin goes unsaid"

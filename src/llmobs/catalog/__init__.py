@@ -8,59 +8,48 @@ rule groups, runbook pages) is llmobs.conventions; llmobs.rules renders the reco
 from __future__ import annotations
 
 import functools
-import re
 from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from llmobs import conventions
 from llmobs.conventions import ENGINE_GPU_INFO as ENGINE_GPU_INFO  # re-exported for llmobs.dashboards
 from llmobs.conventions import XID_CLASS_INFO as XID_CLASS_INFO
 from llmobs.errors import ConfigError, from_validation_error
+from llmobs.types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: catalog files use durations
+from llmobs.types import Strict, StrictAliased
+from llmobs.types import duration_seconds as duration_seconds
 
 Layer = Literal["gpu", "inference", "business", "platform"]
 MetricType = Literal["gauge", "counter", "histogram"]
 Severity = Literal["critical", "warning", "info"]
 Component = Literal["gpu", "engine", "slo", "host", "pipeline"]
-XidClass = Literal["fatal", "application", "informational"]
+# How the kit alerts on an XID (src/llmobs/catalog/xids.yaml says which of NVIDIA's resolutions maps to which).
+XidClass = Literal["fatal", "recovery_action", "application", "investigate", "informational"]
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
-# A Prometheus duration with one unit, e.g. 30s, 5m, 6h, 30d.
-DURATION_PATTERN = r"^[0-9]+(ms|s|m|h|d|w|y)$"
-_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
-def duration_seconds(duration: str) -> float:
-    """Seconds in a one-unit Prometheus duration such as `5m` or `30d`."""
-    match = re.fullmatch(DURATION_PATTERN, duration)
-    if not match:
-        raise ValueError(f"{duration!r} is not a duration such as 30s, 5m, 6h or 30d")
-    return int(duration[: -len(match.group(1))]) * _DURATION_SECONDS[match.group(1)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LayerInfo(_Strict):
+class LayerInfo(Strict):
     title: str
     source: str
     default_labels: tuple[str, ...] = ()
 
 
-class DcgmField(_Strict):
+class DcgmField(Strict):
     default: bool = Field(description="in dcgm-exporter's etc/default-counters.csv")
+    field_id: int = Field(gt=0, description="DCGM field ID (dcgm_fields.h): the exporter renders in this order")
     profiling: bool = Field(False, description="DCP field: needs SYS_ADMIN and a data-centre GPU")
 
 
-class Deprecation(_Strict):
+class Deprecation(Strict):
     replaced_by: str
     since: str
 
 
-class Metric(_Strict):
+class Metric(Strict):
     name: str
     layer: Layer
     type: MetricType
@@ -69,7 +58,7 @@ class Metric(_Strict):
     meaning: str
     labels: tuple[str, ...] | None = Field(None, description="replaces the layer's default labels")
     extra_labels: tuple[str, ...] = ()
-    label_values: dict[str, tuple[str, ...]] = {}
+    label_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     buckets: str | None = None
     dcgm: DcgmField | None = None
     deprecated: Deprecation | None = None
@@ -84,37 +73,37 @@ class Metric(_Strict):
         return self
 
 
-class LabelField(_Strict):
+class LabelField(Strict):
     name: str
     help: str
 
 
-class RecordingRule(_Strict):
+class RecordingSpec(Strict):
     record: str
     expr: str
     unit: str
     meaning: str
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
-class RuleGroup(_Strict):
+class RecordingGroup(Strict):
     name: str
-    rules: tuple[RecordingRule, ...]
+    rules: tuple[RecordingSpec, ...]
 
 
-class LatencyHistogram(_Strict):
+class LatencyHistogram(Strict):
     name: str
     meaning: str
     sources: tuple[str, ...]
 
 
-class RecordingCatalog(_Strict):
+class RecordingCatalog(Strict):
     quantiles: tuple[float, ...]
     latency_histograms: tuple[LatencyHistogram, ...]
-    groups: tuple[RuleGroup, ...]
+    groups: tuple[RecordingGroup, ...]
 
 
-class GpuModel(_Strict):
+class GpuModel(Strict):
     model_name: str
     power_limit_watts: float
     idle_power_watts: float
@@ -136,15 +125,13 @@ class GpuModel(_Strict):
 
 
 # ---------------------------------------------------------------------------------------- alerts
-class AlertThreshold(_Strict):
+class AlertThreshold(Strict):
     series: str
     setting: str = Field(description="a field of the `thresholds` settings")
     direction: Literal["above", "below"]
 
 
-class AlertRule(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
+class AlertRule(StrictAliased):
     alert: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
     severity: Severity
     for_: str = Field(alias="for", pattern=DURATION_PATTERN)
@@ -154,14 +141,14 @@ class AlertRule(_Strict):
     threshold: AlertThreshold | None = None
 
 
-class Runbook(_Strict):
+class Runbook(Strict):
     meaning: str
     impact: str
     diagnose: tuple[str, ...] = Field(min_length=1)
     act: tuple[str, ...] = Field(min_length=1)
 
 
-class AlertFamily(_Strict):
+class AlertFamily(Strict):
     page: str = Field(pattern=r"^[a-z0-9-]+$", description="docs/runbooks/<page>.md")
     title: str
     component: Component
@@ -169,7 +156,7 @@ class AlertFamily(_Strict):
     alerts: tuple[AlertRule, ...] = Field(min_length=1)
 
 
-class AlertCatalog(_Strict):
+class AlertCatalog(Strict):
     components: dict[Component, str]
     families: tuple[AlertFamily, ...]
 
@@ -189,29 +176,77 @@ class AlertCatalog(_Strict):
         return self
 
 
-class XidCode(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class XidResolution(StrictAliased):
+    """One of NVIDIA's resolution buckets (the catalogue's immediate action) and the kit's class for it."""
 
-    name: str
-    message: str
+    nvidia: str = Field(description="the bucket's name in NVIDIA's sources")
     xid_class: XidClass = Field(alias="class")
-    action: str
+    action: str = Field(description="what the operator does (the alerts' xid_action label)")
 
 
-class XidCatalog(_Strict):
-    actions: dict[str, str]
+class XidCode(StrictAliased):
+    name: str = Field(description="NVIDIA's mnemonic")
+    message: str = Field(description="dcgm-exporter's err_msg for the code")
+    resolution: str = Field(description="a key of `resolutions`")
+    note: str | None = Field(None, description="where the sources differ, which one the kit follows and why")
+    xid_class: XidClass = Field(alias="class", description="set from the resolution on load, never written")
+
+    @property
+    def action(self) -> str:
+        """Key of XidCatalog.actions (one action per resolution)."""
+        return self.resolution
+
+
+class XidExporterMessages(Strict):
+    no_xid: str = Field(description="err_msg of code 0: no XID since the exporter started")
+    unknown: str = Field(description="err_msg of a code past the exporter's table")
+
+
+class XidCatalog(Strict):
+    resolutions: dict[str, XidResolution]
+    exporter_messages: XidExporterMessages
     codes: dict[int, XidCode]
 
-    @model_validator(mode="after")
-    def _known_actions(self) -> XidCatalog:
-        for code, xid in self.codes.items():
-            if xid.action not in self.actions:
-                raise ValueError(f"XID {code}: unknown action {xid.action!r}; use one of {sorted(self.actions)}")
-        return self
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _class_from_resolution(cls, codes: Any, info: ValidationInfo) -> Any:
+        """Each code's class is its resolution's: set it here, so the file states it once per resolution."""
+        resolutions: dict[str, XidResolution] | None = info.data.get("resolutions")
+        if resolutions is None:  # `resolutions` failed validation: report that alone
+            return {}
+        if not isinstance(codes, dict):
+            return codes
+        known = ", ".join(sorted(resolutions))
+        classed = {}
+        for code, entry in codes.items():
+            if isinstance(entry, dict):
+                if "class" in entry:
+                    raise ValueError(f"XID {code}: `class` follows from the resolution; remove it")
+                if "resolution" not in entry:
+                    raise ValueError(f"XID {code}: `resolution` is missing; set NVIDIA's, one of {known}")
+                resolution = resolutions.get(entry["resolution"])
+                if resolution is None:
+                    raise ValueError(f"XID {code}: unknown resolution {entry['resolution']!r}; use one of {known}, "
+                                     "or add NVIDIA's bucket to `resolutions`")
+                entry = {**entry, "class": resolution.xid_class}
+            classed[code] = entry
+        return classed
+
+    @property
+    def actions(self) -> dict[str, str]:
+        """Resolution -> what the operator does."""
+        return {name: resolution.action for name, resolution in self.resolutions.items()}
+
+    def message_of(self, code: int) -> str:
+        """dcgm-exporter's err_msg for a code: its table, "No Error" for 0, else "Unknown Error"."""
+        if code == 0:
+            return self.exporter_messages.no_xid
+        xid = self.codes.get(code)
+        return xid.message if xid else self.exporter_messages.unknown
 
 
 # ------------------------------------------------------------------------------------------- SLOs
-class AlertWindow(_Strict):
+class AlertWindow(Strict):
     severity: Severity
     long: str = Field(pattern=DURATION_PATTERN)
     short: str = Field(pattern=DURATION_PATTERN)
@@ -222,19 +257,19 @@ class AlertWindow(_Strict):
         return round(self.budget_consumed * duration_seconds(period) / duration_seconds(self.long), 6)
 
 
-class RatioSli(_Strict):
+class RatioSli(Strict):
     metric: str
     error_matchers: str
     events: str = Field(description="what the objective counts, in words")
 
 
-class LatencySli(_Strict):
+class LatencySli(Strict):
     threshold: str = Field(description="the SloTargets field holding the latency target")
     events: str = Field(description="what the histogram counts, in words")
     histograms: tuple[str, ...] = Field(min_length=1, description="current name first, then old names")
 
 
-class SloDefinition(_Strict):
+class SloDefinition(Strict):
     name: str = Field(pattern=r"^[a-z_]+$")
     title: str
     alert: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
@@ -250,7 +285,7 @@ class SloDefinition(_Strict):
         return self
 
 
-class SloCatalog(_Strict):
+class SloCatalog(Strict):
     sli_windows: tuple[str, ...]
     runbook: Runbook
     alert_windows: tuple[AlertWindow, ...]
@@ -265,7 +300,7 @@ class SloCatalog(_Strict):
         return self
 
 
-class Catalog(_Strict):
+class Catalog(Strict):
     layers: dict[Layer, LayerInfo]
     bucket_families: dict[str, tuple[float, ...]]
     dcgm_label_fields: tuple[LabelField, ...]
@@ -282,6 +317,10 @@ class Catalog(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"metric names must be unique; duplicated: {duplicates}")
+        field_ids = [m.dcgm.field_id for m in self.metrics if m.dcgm]
+        shared = sorted({i for i in field_ids if field_ids.count(i) > 1})
+        if shared:
+            raise ValueError(f"DCGM field IDs must be unique; shared by several metrics: {shared}")
         for metric in self.metrics:
             if metric.buckets and metric.buckets not in self.bucket_families:
                 raise ValueError(f"{metric.name}: unknown bucket family {metric.buckets!r}")

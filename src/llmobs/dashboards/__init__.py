@@ -4,6 +4,11 @@
 built with grafana-foundation-sdk, then linted (`llmobs.dashboards.lint`) before anything is returned:
 a query that does not parse, selects an unknown series or label, or uses an undefined variable raises a
 ConfigError naming the dashboard, the panel and the query.
+
+Layout (docs/dashboards.md, "Code layout"): `queries/` holds the named PromQL queries per area, each
+dashboard module (`fleet`, `vllm`, `gpu`, `slo`, `efficiency`) its named panel functions and a `build()`
+that only lays them out in rows; `panels` wraps the SDK's panel builders, `common` holds what several
+dashboards share (uids, variables, links), `context` the settings, catalog and query scopes.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from llmobs.dashboards.lint import KnownSeries, lint_dashboard
 from llmobs.dashboards.panels import Board
 from llmobs.dashboards.provisioning import Provisioning, provisioning_files
 from llmobs.errors import ConfigErrors
-from llmobs.settings import Settings, as_settings
+from llmobs.settings import Settings
 
 DASHBOARD_DIR = "grafana/dashboards"
 # The dashboards in the order Grafana lists them; each module's build(ctx) returns a Board.
@@ -52,16 +57,12 @@ def build_boards(ctx: Context) -> list[Board]:
     return [build(ctx) for build in BUILDERS]
 
 
-def dashboard_artifacts(settings: Settings | dict[str, Any] | None = None,
-                        provisioning: Provisioning | dict[str, Any] | None = None) -> dict[str, str]:
+def dashboard_artifacts(settings: Settings, provisioning: Provisioning | None = None) -> dict[str, str]:
     """Every dashboard and provisioning file, keyed by its path relative to the repository root.
 
-    `settings`: validated Settings, an override mapping (an inventory's) or None for the defaults;
-    `provisioning`: where Grafana finds Prometheus, Alertmanager and the dashboard files (a mapping is
-    validated, e.g. {"prometheus_url": "http://10.0.0.2:9090"})."""
-    ctx = context(as_settings(settings))
-    if not isinstance(provisioning, Provisioning):
-        provisioning = Provisioning.from_mapping(provisioning, source="provisioning")
+    `settings` are validated at the edge (the CLI, the Ansible filter, the tests); `provisioning` says where
+    Grafana finds Prometheus, Alertmanager and the dashboard files (None: the lab's defaults)."""
+    ctx = context(settings)
     files = render(build_boards(ctx), ctx.known_series())
-    files.update(provisioning_files(provisioning))
+    files.update(provisioning_files(provisioning or Provisioning()))
     return dict(sorted(files.items()))

@@ -1,5 +1,10 @@
-"""What every dashboard module reads: the settings, the catalog, the label selectors and variables that the
-dashboards share (`host`, `gpu`, `model_name`, `instance`), and the series a query may use."""
+"""What every dashboard module reads: the settings, the catalog, the query scopes of the variables the
+dashboards share (`host`, `gpu`, `model_name`, `instance`), the alert thresholds a panel draws, and the
+series a query may use.
+
+The scopes are `llmobs.promql.Promql` selectors whose matchers are Grafana variables (`host=~"$host"`):
+the query functions of `llmobs.dashboards.queries` select in them.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmobs import rules
-from llmobs.catalog import Catalog
+from llmobs.catalog import Catalog, LatencyHistogram
 from llmobs.dashboards import panels
 from llmobs.dashboards.lint import TARGET_LABELS, KnownSeries
 from llmobs.errors import ConfigError
-from llmobs.rules import alerts
+from llmobs.promql import Promql, variable
 from llmobs.settings import Settings
-
-# Dashboard uids, shared by the links between dashboards.
-FLEET_UID = "llmobs-fleet"
-VLLM_UID = "llmobs-vllm"
-GPU_UID = "llmobs-gpu-node"
-SLO_UID = "llmobs-slo"
-EFFICIENCY_UID = "llmobs-efficiency"
 
 
 @dataclass(frozen=True)
@@ -33,41 +31,34 @@ class Context:
         """The target label that names a server (setting `labels.host`)."""
         return self.settings.labels.host
 
-    # ------------------------------------------------------------------ selectors
-    def _selector(self, metric: str, matchers: list[str], extra: str) -> str:
-        return f"{metric}{{{', '.join(matchers + ([extra] if extra else []))}}}"
+    # ------------------------------------------------------------------ scopes
+    @functools.cached_property
+    def hosts(self) -> Promql:
+        """Series of the selected hosts."""
+        return Promql((variable(self.host, "host"),))
 
-    def by_host(self, metric: str, extra: str = "") -> str:
-        return self._selector(metric, [f'{self.host}=~"$host"'], extra)
+    @functools.cached_property
+    def gpus(self) -> Promql:
+        """GPU-layer series of the selected hosts and GPUs."""
+        return self.hosts.where(variable("gpu"))
 
-    def gpu(self, metric: str, extra: str = "") -> str:
-        """A GPU-layer series of the selected hosts and GPUs."""
-        return self._selector(metric, [f'{self.host}=~"$host"', 'gpu=~"$gpu"'], extra)
+    @functools.cached_property
+    def engines(self) -> Promql:
+        """Inference-layer series (or instance-level rules) of the selected hosts, models and instances."""
+        return self.hosts.where(variable("model_name"), variable("instance"))
 
-    def engine(self, metric: str, extra: str = "") -> str:
-        """An inference-layer series (or instance-level rule) of the selected hosts, models and instances."""
-        return self._selector(
-            metric, [f'{self.host}=~"$host"', 'model_name=~"$model_name"', 'instance=~"$instance"'], extra)
-
-    def model(self, metric: str, extra: str = "") -> str:
-        return self._selector(metric, ['model_name=~"$model_name"'], extra)
+    @functools.cached_property
+    def models(self) -> Promql:
+        """Per-model rules of the selected models."""
+        return Promql((variable("model_name"),))
 
     @property
     def gpu_legend(self) -> str:
         return f"{{{{{self.host}}}}} GPU {{{{gpu}}}}"
 
     @property
-    def gpu_by(self) -> str:
-        return f"{self.host}, gpu"
-
-    @property
-    def jobs(self) -> Any:
-        return self.settings.jobs
-
-    @property
-    def filesystems(self) -> str:
-        """The node_exporter matchers of the watched model and data volumes, as the disk alerts use them."""
-        return alerts.template_context(self.settings)["filesystems"]
+    def host_legend(self) -> str:
+        return f"{{{{{self.host}}}}}"
 
     # ------------------------------------------------------------------ alert thresholds
     @functools.cached_property
@@ -94,12 +85,27 @@ class Context:
             f"{line['alert']} ({line['severity']}) fires, {line['direction']} {line['value']:g} ({line['setting']})"
             for line in lines) + "."
 
+    # ------------------------------------------------------------------ catalog
     def quantile(self, value: float) -> str:
         """The `quantile` label value of the latency recording rules, which must exist."""
         if value not in self.catalog.recording.quantiles:
             raise ConfigError("recording_rules.quantiles", f"the dashboards need quantile {value}",
                               f"add {value} to quantiles in src/llmobs/catalog/recording_rules.yaml")
         return str(value)
+
+    def latency_histogram(self, name: str) -> LatencyHistogram:
+        """A latency histogram of the catalog, whose recording rules the latency panels read."""
+        for histogram in self.catalog.recording.latency_histograms:
+            if histogram.name == name:
+                return histogram
+        raise ConfigError("recording_rules.latency_histograms", f"the dashboards need the latency histogram {name}",
+                          f"add {name} to latency_histograms in src/llmobs/catalog/recording_rules.yaml")
+
+    def slo_target(self, histogram: LatencyHistogram) -> str | None:
+        """The setting (a field of slo.defaults) that holds the latency SLO target on this histogram, if an SLO
+        of the catalog is set on it."""
+        return next((slo.latency.threshold for slo in self.catalog.slos.slos
+                     if slo.latency and slo.latency.histograms[0] == histogram.sources[0]), None)
 
     def requirement(self, *metrics: str) -> str:
         """The sentence a panel's description carries when its metrics exist only on some systems."""
@@ -114,43 +120,6 @@ class Context:
             raise ValueError(f"{metrics} are not optional: the panel must not say it may be empty")
         return f" Optional source ({'; '.join(dict.fromkeys(notes))}): the panel is empty without it."
 
-    # ------------------------------------------------------------------ variables
-    def host_variable(self, metric: str) -> object:
-        return panels.query_variable(
-            "host", "Host", f"label_values({metric}, {self.host})",
-            f"Servers (target label `{self.host}`) that expose {metric}.")
-
-    def gpu_variable(self) -> object:
-        return panels.query_variable(
-            "gpu", "GPU", f'label_values(DCGM_FI_DEV_GPU_TEMP{{{self.host}=~"$host"}}, gpu)',
-            "GPU index (nvidia-smi order) on the selected hosts.")
-
-    def model_variable(self, filter_by_host: bool = True) -> object:
-        """Served model names, read from a vLLM series (node_exporter has a model_name label too); the
-        fleet-wide variable reads the per-model recording rule, which stays cheap on a large fleet."""
-        query = (f'label_values(vllm:num_requests_running{{{self.host}=~"$host"}}, model_name)' if filter_by_host
-                 else "label_values(model:vllm_requests_running:sum, model_name)")
-        return panels.query_variable("model_name", "Model", query,
-                                     "Served model name (vLLM --served-model-name).")
-
-    def instance_variable(self) -> object:
-        return panels.query_variable(
-            "instance", "Instance",
-            f'label_values(vllm:num_requests_running{{{self.host}=~"$host", model_name=~"$model_name"}}, instance)',
-            "vLLM server (scrape target) serving the selected models.")
-
-    # ------------------------------------------------------------------ links
-    def gpu_link(self) -> panels.Link:
-        return panels.Link("GPU node: ${__field.labels." + self.host + "}", GPU_UID, {"host": self.host})
-
-    def engine_link(self) -> panels.Link:
-        return panels.Link("vLLM serving: ${__field.labels.model_name}", VLLM_UID,
-                           {"host": self.host, "model_name": "model_name", "instance": "instance"})
-
-    def model_link(self) -> panels.Link:
-        return panels.Link("vLLM serving: ${__field.labels.model_name}", VLLM_UID, {"model_name": "model_name"})
-
-    # ------------------------------------------------------------------ known series
     def known_series(self) -> KnownSeries:
         """Catalog metrics (with the labels they carry plus the target labels), the catalog's recording
         rules and the series the rule generators add (inventory and XID info series, SLO rules)."""

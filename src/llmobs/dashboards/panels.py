@@ -1,9 +1,9 @@
 """Small, opinionated layer over grafana-foundation-sdk: every panel gets a title, a unit, a description,
 the `${datasource}` variable, ref ids and (where an alert exists) thresholds from the settings.
 
-Dashboard modules describe panels with `Target`s and the factories below; `Board` lays them out, numbers
-them and serialises the result through the SDK, so the JSON always follows the Grafana schema the SDK
-release targets (grafana/grafana:11.6.0).
+Dashboard modules describe panels with `Target`s and the factories below (keyword-only options, which
+every kind shares through `PanelOptions`); `Board` lays them out, numbers them and serialises the result
+through the SDK, so the JSON always follows the Grafana schema the SDK release targets (grafana/grafana:11.6.0).
 """
 
 from __future__ import annotations
@@ -104,25 +104,40 @@ def _targets(builder: Any, targets: Sequence[Target]) -> Any:
     return builder
 
 
-def _common(builder: Any, title: str, description: str, unit: str, targets: Sequence[Target],
-            thresholds: Steps, links: Sequence[Link], width: int, height: int,
-            min_value: float | None, max_value: float | None, decimals: float | None) -> Any:
-    is_table = isinstance(builder, table.Panel)
-    if len(targets) > len(string.ascii_uppercase):
-        raise ValueError(f"panel {title!r}: at most {len(string.ascii_uppercase)} queries")
+@dataclass(frozen=True, kw_only=True)
+class PanelOptions:
+    """What every kind of panel has: title, description, unit and queries, thresholds and data links, its
+    size on the grid and the value bounds of its field. The factories below fill it from their keywords."""
+
+    title: str
+    description: str
+    unit: str
+    targets: Sequence[Target]
+    thresholds: Steps = NEUTRAL
+    links: Sequence[Link] = ()
+    width: int = 12
+    height: int = 8
+    min_value: float | None = None
+    max_value: float | None = None
+    decimals: float | None = None
+
+
+def _common(builder: Any, options: PanelOptions) -> Any:
+    if len(options.targets) > len(string.ascii_uppercase):
+        raise ValueError(f"panel {options.title!r}: at most {len(string.ascii_uppercase)} queries")
     builder = (
-        builder.title(title).description(description).unit(unit).datasource(DATASOURCE)
-        .thresholds(thresholds.build()).span(width).height(height)
+        builder.title(options.title).description(options.description).unit(options.unit).datasource(DATASOURCE)
+        .thresholds(options.thresholds.build()).span(options.width).height(options.height)
     )
-    if links:
-        builder = builder.data_links([link.build(table=is_table) for link in links])
-    if min_value is not None:
-        builder = builder.min(min_value)
-    if max_value is not None:
-        builder = builder.max(max_value)
-    if decimals is not None:
-        builder = builder.decimals(decimals)
-    return _targets(builder, targets)
+    if options.links:
+        builder = builder.data_links([link.build(table=isinstance(builder, table.Panel)) for link in options.links])
+    if options.min_value is not None:
+        builder = builder.min(options.min_value)
+    if options.max_value is not None:
+        builder = builder.max(options.max_value)
+    if options.decimals is not None:
+        builder = builder.decimals(options.decimals)
+    return _targets(builder, options.targets)
 
 
 def timeseries_panel(
@@ -133,8 +148,9 @@ def timeseries_panel(
 ) -> timeseries.Panel:
     """A graph. Thresholds other than the base colour are drawn as dashed lines; series whose name
     matches the regex `dashed` (limits such as a slowdown temperature) are drawn dashed too."""
-    builder = _common(timeseries.Panel(), title, description, unit, targets, thresholds, links, width, height,
-                      min_value, max_value, decimals)
+    builder = _common(timeseries.Panel(), PanelOptions(
+        title=title, description=description, unit=unit, targets=targets, thresholds=thresholds, links=links,
+        width=width, height=height, min_value=min_value, max_value=max_value, decimals=decimals))
     builder = (
         builder.line_width(1).fill_opacity(10).show_points(common.VisibilityMode.NEVER)
         .legend(common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE)
@@ -164,14 +180,14 @@ def stat_panel(
     title: str, description: str, unit: str, targets: Sequence[Target], *,
     thresholds: Steps = NEUTRAL, links: Sequence[Link] = (), width: int = 4, height: int = 4,
     min_value: float | None = None, max_value: float | None = None, decimals: float | None = None,
-    reducer: str = "lastNotNull",
 ) -> stat.Panel:
-    """A single big number (per series) coloured by its thresholds."""
-    builder = _common(stat.Panel(), title, description, unit, targets, thresholds, links, width, height,
-                      min_value, max_value, decimals)
+    """A single big number (per series, its last value) coloured by its thresholds."""
+    builder = _common(stat.Panel(), PanelOptions(
+        title=title, description=description, unit=unit, targets=targets, thresholds=thresholds, links=links,
+        width=width, height=height, min_value=min_value, max_value=max_value, decimals=decimals))
     return (
         builder.color_mode(common.BigValueColorMode.VALUE).graph_mode(common.BigValueGraphMode.AREA)
-        .reduce_options(common_builders.ReduceDataOptions().calcs([reducer]).values(False))
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
     )
 
 
@@ -180,8 +196,8 @@ def heatmap_panel(
 ) -> heatmap.Panel:
     """A heatmap of histogram buckets (the query returns per-`le` rates; Grafana turns them into bands)."""
     heat_target = Target(target.expr, legend="{{le}}", format="heatmap")
-    builder = _common(heatmap.Panel(), title, description, unit, [heat_target], NEUTRAL, (), width, height,
-                      None, None, None)
+    builder = _common(heatmap.Panel(), PanelOptions(
+        title=title, description=description, unit=unit, targets=[heat_target], width=width, height=height))
     return (
         builder.calculate(False)
         .rows_frame(heatmap.RowsHeatmapOptions().layout(common.HeatmapCellLayout.LE))
@@ -209,8 +225,9 @@ def table_panel(
 ) -> table.Panel:
     """Instant queries shown as rows: one per series, its labels as columns."""
     instant = [Target(t.expr, t.legend, instant=True, format="table") for t in targets]
-    builder = _common(table.Panel(), title, description, unit, instant, thresholds, links, width, height,
-                      None, None, None)
+    builder = _common(table.Panel(), PanelOptions(
+        title=title, description=description, unit=unit, targets=instant, thresholds=thresholds, links=links,
+        width=width, height=height))
     return builder.with_transformation(model.DataTransformerConfig(id_val="organize", options={
         "excludeByName": dict.fromkeys(hide, True),
     })).cell_height(common.TableCellHeight.SM).filterable(True)
@@ -222,8 +239,9 @@ def merged_table_panel(
 ) -> table.Panel:
     """One row per label set, one coloured column per query (joined on the labels the queries share)."""
     targets = [Target(c.expr, instant=True, format="table") for c in columns]
-    builder = _common(table.Panel(), title, description, units.Short, targets, NEUTRAL, links, width, height,
-                      None, None, None)
+    builder = _common(table.Panel(), PanelOptions(
+        title=title, description=description, unit=units.Short, targets=targets, links=links, width=width,
+        height=height))
     renames = {f"Value #{ref}": c.header for ref, c in zip(string.ascii_uppercase, columns, strict=False)}
     builder = (
         builder.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))

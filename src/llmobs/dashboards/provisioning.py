@@ -42,7 +42,7 @@ class Provisioning(BaseModel):
             raise from_validation_error(error, source) from None
 
 
-def provisioning_files(settings: Provisioning) -> dict[str, str]:
+def provisioning_files(provisioning: Provisioning) -> dict[str, str]:
     datasources = {
         "apiVersion": 1,
         "prune": True,
@@ -52,12 +52,12 @@ def provisioning_files(settings: Provisioning) -> dict[str, str]:
                 "uid": PROMETHEUS_UID,
                 "type": "prometheus",
                 "access": "proxy",
-                "url": settings.prometheus_url.rstrip("/"),
+                "url": provisioning.prometheus_url.rstrip("/"),
                 "isDefault": True,
                 "editable": False,
                 "jsonData": {
                     "httpMethod": "POST",
-                    "timeInterval": settings.scrape_interval,
+                    "timeInterval": provisioning.scrape_interval,
                     "prometheusType": "Prometheus",
                     "alertmanagerUid": ALERTMANAGER_UID,
                 },
@@ -67,7 +67,7 @@ def provisioning_files(settings: Provisioning) -> dict[str, str]:
                 "uid": ALERTMANAGER_UID,
                 "type": "alertmanager",
                 "access": "proxy",
-                "url": settings.alertmanager_url.rstrip("/"),
+                "url": provisioning.alertmanager_url.rstrip("/"),
                 "editable": False,
                 "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
             },
@@ -79,14 +79,14 @@ def provisioning_files(settings: Provisioning) -> dict[str, str]:
             {
                 "name": "llmobs",
                 "orgId": 1,
-                "folder": settings.folder,
-                "folderUid": settings.folder_uid,
+                "folder": provisioning.folder,
+                "folderUid": provisioning.folder_uid,
                 "type": "file",
                 # Generated dashboards change through `llmobs generate`, not the UI.
                 "disableDeletion": True,
                 "allowUiUpdates": False,
                 "updateIntervalSeconds": 30,
-                "options": {"path": settings.dashboards_path, "foldersFromFilesStructure": False},
+                "options": {"path": provisioning.dashboards_path, "foldersFromFilesStructure": False},
             },
         ],
     }

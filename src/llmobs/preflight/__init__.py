@@ -4,7 +4,7 @@
 filters in ansible/filter_plugins/llmobs.py are thin wrappers around both.
 """
 
-from llmobs.preflight.checks import CHECKS, Probe, judge, plan, validate_settings
+from llmobs.preflight.checks import CHECKS, Probe, judge, plan, validate_variables
 from llmobs.preflight.parsers import QUERY_FIELDS, QUERY_FORMAT
 
-__all__ = ["CHECKS", "QUERY_FIELDS", "QUERY_FORMAT", "Probe", "judge", "plan", "validate_settings"]
+__all__ = ["CHECKS", "QUERY_FIELDS", "QUERY_FORMAT", "Probe", "judge", "plan", "validate_variables"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from llmobs import catalog
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.preflight import parsers
 from llmobs.preflight.parsers import DockerInfo, GpuRow, KernelModule, SmiFailure, SmiLog
+from llmobs.types import Strict
 
 CheckName = Literal[
     "nvidia_smi", "kernel_module", "driver_version", "gpu_count", "gpu_model", "persistence_mode",
@@ -29,11 +30,7 @@ Verdict = Literal["PASS", "WARN", "FAIL", "SKIP"]
 _DATACENTER_BRANDS = {"NVIDIA", "Tesla"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Settings(_Strict):
+class RoleVariables(Strict):
     """The role's variables, under their own names so that errors name them."""
 
     gpu_preflight_min_driver_version: Annotated[str, Field(pattern=r"^\d+(\.\d+)*$")]
@@ -42,41 +39,41 @@ class Settings(_Strict):
     gpu_preflight_max_retired_pages: Annotated[int, Field(ge=0)]
     gpu_preflight_nvswitch: Literal["auto", "present", "absent"]
     gpu_preflight_on_failure: Literal["fail", "warn"]
-    gpu_preflight_check_actions: dict[CheckName, Action] = {}
+    gpu_preflight_check_actions: dict[CheckName, Action] = Field(default_factory=dict)
 
     def action(self, check: str) -> Action:
         return self.gpu_preflight_check_actions.get(check, self.gpu_preflight_on_failure)  # type: ignore[call-overload]
 
 
-def validate_settings(values: dict[str, Any]) -> Settings:
-    """Settings from the role's variables; raises ConfigError naming each bad variable and its fix."""
+def validate_variables(values: dict[str, Any]) -> RoleVariables:
+    """The role's variables, validated; raises ConfigError naming each bad variable and its fix."""
     try:
-        settings = Settings.model_validate(values)
+        variables = RoleVariables.model_validate(values)
     except ValidationError as error:
         raise from_validation_error(error, source="gpu_preflight") from None
     models = catalog.load().gpu_models
-    model = settings.gpu_preflight_expected_model
+    model = variables.gpu_preflight_expected_model
     if model and model not in models:
         raise ConfigErrors([ConfigError(
             "gpu_preflight_expected_model", f"{model!r} is not a GPU model of the catalog",
             f"use one of {sorted(models)} (src/llmobs/catalog/gpus.yaml), or '' to skip the model check",
             "gpu_preflight",
         )])
-    return settings
+    return variables
 
 
 def plan(values: dict[str, Any]) -> dict[str, Any]:
-    """Validated settings plus what the probe must run; the role calls this before touching the host."""
-    settings = validate_settings(values)
+    """Validated variables plus what the probe must run; the role calls this before touching the host."""
+    variables = validate_variables(values)
     return {
-        "settings": settings.model_dump(),
+        "settings": variables.model_dump(),
         "query_fields": list(parsers.QUERY_FIELDS),
         "query_format": parsers.QUERY_FORMAT,
     }
 
 
 # ------------------------------------------------------------------------------------- the probe
-class CommandResult(_Strict):
+class CommandResult(Strict):
     """One command as the probe module ran it; `found` is false when the executable is absent."""
 
     found: bool
@@ -85,7 +82,7 @@ class CommandResult(_Strict):
     stderr: str = ""
 
 
-class Probe(_Strict):
+class Probe(Strict):
     """Raw state of a host, as the `gpu_preflight_probe` module returns it."""
 
     query_fields: list[str]
@@ -168,7 +165,7 @@ def _indexes(rows: list[GpuRow]) -> str:
     return ", ".join(str(row.index) for row in rows)
 
 
-def check_nvidia_smi(host: _Host, settings: Settings) -> Finding:
+def check_nvidia_smi(host: _Host, variables: RoleVariables) -> Finding:
     if host.smi_problem:
         return Finding("problem", *host.smi_problem)
     cuda = host.log.cuda_version if host.log else None
@@ -176,7 +173,7 @@ def check_nvidia_smi(host: _Host, settings: Settings) -> Finding:
                          f"{f', CUDA {cuda}' if cuda else ''})")
 
 
-def check_kernel_module(host: _Host, settings: Settings) -> Finding:
+def check_kernel_module(host: _Host, variables: RoleVariables) -> Finding:
     if host.modules is None:
         return Finding("warning", "cannot read /proc/modules on the host (set gpu_preflight_procfs?)",
                        "point gpu_preflight_procfs at the host's procfs")
@@ -195,10 +192,10 @@ def check_kernel_module(host: _Host, settings: Settings) -> Finding:
     return Finding("ok", loaded + (f"; also {', '.join(extra)}" if extra else ""))
 
 
-def check_driver_version(host: _Host, settings: Settings) -> Finding:
+def check_driver_version(host: _Host, variables: RoleVariables) -> Finding:
     if not host.smi_ok:
         return _NEEDS_SMI
-    minimum = settings.gpu_preflight_min_driver_version
+    minimum = variables.gpu_preflight_min_driver_version
     version = host.rows[0].driver_version
     try:
         too_old = parsers.version_tuple(version) < parsers.version_tuple(minimum)
@@ -212,8 +209,8 @@ def check_driver_version(host: _Host, settings: Settings) -> Finding:
     return Finding("ok", f"driver {version} >= {minimum}")
 
 
-def check_gpu_count(host: _Host, settings: Settings) -> Finding:
-    expected = settings.gpu_preflight_expected_gpu_count
+def check_gpu_count(host: _Host, variables: RoleVariables) -> Finding:
+    expected = variables.gpu_preflight_expected_gpu_count
     if not host.smi_ok:
         return _NEEDS_SMI
     found = len(host.rows)
@@ -226,8 +223,8 @@ def check_gpu_count(host: _Host, settings: Settings) -> Finding:
     return Finding("ok", f"{found} GPUs, as expected")
 
 
-def check_gpu_model(host: _Host, settings: Settings) -> Finding:
-    model = settings.gpu_preflight_expected_model
+def check_gpu_model(host: _Host, variables: RoleVariables) -> Finding:
+    model = variables.gpu_preflight_expected_model
     if not host.smi_ok:
         return _NEEDS_SMI
     if not model:
@@ -240,7 +237,7 @@ def check_gpu_model(host: _Host, settings: Settings) -> Finding:
     return Finding("ok", f"all {len(host.rows)} are {name} ({model})")
 
 
-def check_persistence_mode(host: _Host, settings: Settings) -> Finding:
+def check_persistence_mode(host: _Host, variables: RoleVariables) -> Finding:
     if not host.smi_ok:
         return _NEEDS_SMI
     off = [row for row in host.rows if row.persistence_mode != "Enabled"]
@@ -259,7 +256,7 @@ def _is_datacenter(row: GpuRow, brand: str | None) -> bool:
     return brand in _DATACENTER_BRANDS
 
 
-def check_ecc(host: _Host, settings: Settings) -> Finding:
+def check_ecc(host: _Host, variables: RoleVariables) -> Finding:
     if not host.smi_ok:
         return _NEEDS_SMI
     brands = {gpu.bus_id: gpu.product_brand for gpu in host.log.gpus} if host.log else {}
@@ -274,10 +271,10 @@ def check_ecc(host: _Host, settings: Settings) -> Finding:
     return Finding("ok", f"enabled on all {len(datacenter)} data-centre GPUs")
 
 
-def check_memory_health(host: _Host, settings: Settings) -> Finding:
+def check_memory_health(host: _Host, variables: RoleVariables) -> Finding:
     if not host.smi_ok or host.log is None:
         return _NEEDS_SMI
-    limit = settings.gpu_preflight_max_retired_pages
+    limit = variables.gpu_preflight_max_retired_pages
     problems: list[str] = []
     fixes: list[str] = []
     for gpu in host.log.gpus:
@@ -315,7 +312,7 @@ def _docker(host: _Host) -> tuple[DockerInfo | None, str]:
     return info, ""
 
 
-def check_container_toolkit(host: _Host, settings: Settings) -> Finding:
+def check_container_toolkit(host: _Host, variables: RoleVariables) -> Finding:
     ctk = host.probe.nvidia_ctk_version
     version = parsers.parse_ctk_version(ctk.stdout) if ctk.found and ctk.rc == 0 else None
     if version is None:
@@ -349,9 +346,9 @@ def _fabric_reported(host: _Host) -> list:
     return [gpu for gpu in gpus if gpu.fabric_state not in (None, "Not Supported")]
 
 
-def check_fabric_manager(host: _Host, settings: Settings) -> Finding:
+def check_fabric_manager(host: _Host, variables: RoleVariables) -> Finding:
     fabric = _fabric_reported(host)
-    mode = settings.gpu_preflight_nvswitch
+    mode = variables.gpu_preflight_nvswitch
     if mode == "absent":
         return Finding("not_applicable", "gpu_preflight_nvswitch is absent")
     if mode == "present":
@@ -421,16 +418,16 @@ def _verdict(finding: Finding, action: Action) -> Verdict:
 def judge(probe: dict[str, Any] | Probe, plan_or_settings: dict[str, Any], host: str = "") -> dict[str, Any]:
     """The report of one host: a verdict per check, the summary table, and the checks that stop the play."""
     values = plan_or_settings.get("settings", plan_or_settings)
-    settings = validate_settings(values)
+    variables = validate_variables(values)
     probe = probe if isinstance(probe, Probe) else Probe.model_validate(probe)
     parsed = _parse(probe)
     results = []
     for name, function in _CHECK_FUNCTIONS.items():
-        action = settings.action(name)
+        action = variables.action(name)
         if action == "skip":
             results.append(CheckResult(name, "SKIP", "turned off by gpu_preflight_check_actions", ""))
             continue
-        finding = function(parsed, settings)
+        finding = function(parsed, variables)
         results.append(CheckResult(name, _verdict(finding, action), finding.detail, finding.fix))
     gpus = _gpus(parsed.rows) if parsed.rows else "no GPU answered"
     driver = parsed.rows[0].driver_version if parsed.rows else "unknown"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from llmobs import conventions, promql, templating
-from llmobs.catalog import AlertRule, Catalog
+from llmobs.catalog import AlertRule, Catalog, Component, Severity
 from llmobs.promql import by
+from llmobs.rules.models import AlertingRule, Annotations, RuleGroup
 from llmobs.settings import Settings, Thresholds
 
 SOURCE = "src/llmobs/catalog/alerts.yaml"
@@ -56,42 +57,38 @@ def override_for(settings: Settings, alert: str, severity: str) -> tuple[str | N
     return duration, enabled
 
 
-def alert_rule(settings: Settings, rule: AlertRule, component: str, page: str, expr: str,
-               summary: str, description: str) -> dict[str, Any] | None:
-    """One Prometheus alerting rule, or None when the settings disable it."""
-    duration, enabled = override_for(settings, rule.alert, rule.severity)
+def alerting_rule(settings: Settings, alert: str, severity: Severity, *, default_for: str, component: Component,
+                  page: str, expr: str, summary: str, description: str,
+                  labels: dict[str, str] | None = None) -> AlertingRule | None:
+    """One Prometheus alerting rule, or None when the settings disable it; `labels` are the rule's own."""
+    duration, enabled = override_for(settings, alert, severity)
     if not enabled:
         return None
-    return {
-        "alert": rule.alert,
-        "expr": expr,
-        "for": duration or rule.for_,
-        "labels": {"severity": rule.severity, "component": component, "team": settings.alerting.teams[component]},
-        "annotations": {
-            "summary": summary,
-            "description": description,
-            "runbook_url": runbook_url(settings, page, rule.alert),
-        },
-    }
+    return AlertingRule(
+        alert=alert, expr=expr, for_=duration or default_for,
+        labels={"severity": severity, "component": component, "team": settings.alerting.teams[component],
+                **(labels or {})},
+        annotations=Annotations(summary=summary, description=description,
+                                runbook_url=runbook_url(settings, page, alert)))
 
 
-def groups(settings: Settings, catalog: Catalog, known: set[str]) -> list[dict[str, Any]]:
+def groups(settings: Settings, catalog: Catalog, known: set[str]) -> list[RuleGroup]:
     """One rule group per alert family, checked against the series that exist (`known`)."""
     context = template_context(settings)
     result = []
     for family in catalog.alerts.families:
-        rules = []
-        for rule in family.alerts:
-            field = f"alerts.yaml: {family.page}.{rule.alert}({rule.severity})"
-            expr = render_text(rule.expr, context, f"{field}.expr")
-            promql.check_known(expr, f"{field}.expr", known)
-            rendered = alert_rule(
-                settings, rule, family.component, family.page, expr,
-                render_text(rule.summary, context, f"{field}.summary"),
-                render_text(rule.description, context, f"{field}.description"),
-            )
-            if rendered:
-                rules.append(rendered)
+        rules = [rendered for rule in family.alerts
+                 if (rendered := _family_rule(settings, family.component, family.page, rule, context, known))]
         if rules:
-            result.append({"name": conventions.alert_group(family.page), "rules": rules})
+            result.append(RuleGroup(name=conventions.alert_group(family.page), rules=tuple(rules)))
     return result
+
+
+def _family_rule(settings: Settings, component: Component, page: str, rule: AlertRule, context: dict[str, Any],
+                 known: set[str]) -> AlertingRule | None:
+    field = f"alerts.yaml: {page}.{rule.alert}({rule.severity})"
+    expr = render_text(rule.expr, context, f"{field}.expr")
+    promql.check_known(expr, f"{field}.expr", known)
+    return alerting_rule(settings, rule.alert, rule.severity, default_for=rule.for_, component=component, page=page,
+                         expr=expr, summary=render_text(rule.summary, context, f"{field}.summary"),
+                         description=render_text(rule.description, context, f"{field}.description"))

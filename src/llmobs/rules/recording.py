@@ -1,37 +1,50 @@
 """The business layer: the catalog's recording rules with their templates rendered for the host label,
-after the rules that expand each latency histogram into bucket rates and quantiles per level."""
+after the rules that expand each latency histogram into bucket rates and quantiles per level.
+
+`documented_groups` keeps each rule's unit and meaning (the metrics catalog page); `groups` is the rule
+output (recording.yml).
+"""
 
 from __future__ import annotations
 
 from llmobs import conventions, templating
-from llmobs.catalog import Catalog, LatencyHistogram, RecordingRule, RuleGroup
+from llmobs.catalog import Catalog, LatencyHistogram, RecordingGroup
+from llmobs.catalog import RecordingSpec as RecordingRule
 from llmobs.conventions import latency_buckets, latency_quantile
 from llmobs.promql import Promql, by
+from llmobs.rules import models
 
 SOURCE = "src/llmobs/catalog/recording_rules.yaml"
 _ENGINE = ("instance", "model_name")  # with the host label: the labels of one engine
 
 
-def recording_groups(catalog: Catalog, host: str) -> list[RuleGroup]:
+def groups(catalog: Catalog, host: str) -> list[models.RuleGroup]:
+    """The recording rules of recording.yml (the XID classes come from llmobs.rules.inventory)."""
+    return [models.RuleGroup(name=group.name, rules=tuple(
+        models.RecordingRule(record=rule.record, expr=rule.expr, labels=rule.labels) for rule in group.rules))
+        for group in documented_groups(catalog, host)]
+
+
+def documented_groups(catalog: Catalog, host: str) -> list[RecordingGroup]:
     """The latency group first, then the catalog's groups, every `<< host >>` rendered."""
-    groups = [latency_group(catalog, host)]
+    result = [latency_group(catalog, host)]
     for group in catalog.recording.groups:
         rules = tuple(rule.model_copy(update={"expr": _render(rule.expr, host, f"{group.name}.{rule.record}")})
                       for rule in group.rules)
-        groups.append(RuleGroup(name=group.name, rules=rules))
-    return groups
+        result.append(RecordingGroup(name=group.name, rules=rules))
+    return result
 
 
 def _render(expr: str, host: str, field: str) -> str:
     return " ".join(templating.render(expr, {"host": host}, f"recording_rules.yaml: {field}", SOURCE).split())
 
 
-def latency_group(catalog: Catalog, host: str) -> RuleGroup:
+def latency_group(catalog: Catalog, host: str) -> RecordingGroup:
     """Per latency histogram: bucket rates per engine and per model, then each quantile of both."""
     rules: list[RecordingRule] = []
     for hist in catalog.recording.latency_histograms:
         rules += _latency_rules(catalog, hist, host)
-    return RuleGroup(name=conventions.LATENCY_GROUP, rules=tuple(rules))
+    return RecordingGroup(name=conventions.LATENCY_GROUP, rules=tuple(rules))
 
 
 def _latency_rules(catalog: Catalog, hist: LatencyHistogram, host: str) -> list[RecordingRule]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from llmobs import conventions as names
 from llmobs import promql
-from llmobs.catalog import AlertRule, SloCatalog, SloDefinition
+from llmobs.catalog import Severity, SloCatalog, SloDefinition
 from llmobs.promql import MatcherLike, selector
-from llmobs.rules.alerts import alert_rule
+from llmobs.rules.alerts import alerting_rule
+from llmobs.rules.models import AlertingRule, RecordingRule, RuleGroup
 from llmobs.settings import Settings, SloTargets
 
 PAGE = names.SLO_BURN_PAGE
@@ -108,48 +108,48 @@ def _meta_rules(slo: SloDefinition, scope: Scope, period: str) -> list[tuple[str
     ]
 
 
-def recording_groups(settings: Settings, spec: SloCatalog) -> list[dict[str, Any]]:
+def recording_groups(settings: Settings, spec: SloCatalog) -> list[RuleGroup]:
+    """Per SLO: the error ratios over the SLI windows, then the meta series, for every scope."""
     period = settings.slo.period
     groups = []
     for slo in spec.slos:
-        sli, meta = [], []
+        sli: list[RecordingRule] = []
+        meta: list[RecordingRule] = []
         for scope in scopes(settings):
             labels = scope.labels(slo)
-            for window in spec.sli_windows:
-                sli.append({"record": names.sli_error_ratio(window), "expr": sli_expr(slo, scope, window),
-                            "labels": labels})
-            meta += [{"record": record, "expr": expr, "labels": labels}
+            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_expr(slo, scope, window),
+                                  labels=labels) for window in spec.sli_windows]
+            meta += [RecordingRule(record=record, expr=expr, labels=labels)
                      for record, expr in _meta_rules(slo, scope, period)]
-        groups.append({"name": names.slo_sli_group(slo.name), "rules": sli})
-        groups.append({"name": names.slo_meta_group(slo.name), "rules": meta})
+        groups.append(RuleGroup(name=names.slo_sli_group(slo.name), rules=tuple(sli)))
+        groups.append(RuleGroup(name=names.slo_meta_group(slo.name), rules=tuple(meta)))
     return groups
 
 
-def alert_groups(settings: Settings, spec: SloCatalog) -> list[dict[str, Any]]:
+def alert_groups(settings: Settings, spec: SloCatalog) -> list[RuleGroup]:
+    """The multi-window multi-burn-rate alerts: one rule per SLO, scope and severity."""
+    rules = [rule for slo in spec.slos for scope in scopes(settings) for severity in ("critical", "warning")
+             if (rule := burn_alert(settings, spec, slo, scope, severity))]
+    return [RuleGroup(name=names.alert_group(PAGE), rules=tuple(rules))] if rules else []
+
+
+def burn_alert(settings: Settings, spec: SloCatalog, slo: SloDefinition, scope: Scope,
+               severity: Severity) -> AlertingRule | None:
+    """Fires when both windows of any of the severity's window pairs burn faster than its factor."""
     period = settings.slo.period
-    rules = []
-    for slo in spec.slos:
-        for scope in scopes(settings):
-            budget = error_budget(slo, scope.targets)
-            for severity in ("critical", "warning"):
-                windows = [w for w in spec.alert_windows if w.severity == severity]
-                branches = [
-                    f"(\n  {_ratio(slo, scope, w.short)} / {budget} > {w.factor(period):g}\n"
-                    f"  and\n  {_ratio(slo, scope, w.long)} / {budget} > {w.factor(period):g}\n)"
-                    for w in windows
-                ]
-                pace = " or ".join(f"{w.factor(period):g}x over {w.long} and {w.short}" for w in windows)
-                rule = AlertRule(alert=slo.alert, severity=severity, expr="", summary="", description="",
-                                 **{"for": "0s"})
-                rendered = alert_rule(
-                    settings, rule, "slo", PAGE, "\nor\n".join(branches),
-                    f"{{{{ $labels.model_name }}}} burns its {slo.title.lower()} error budget",
-                    f"{{{{ $labels.model_name }}}} spends its {slo.title.lower()} error budget"
+    budget = error_budget(slo, scope.targets)
+    windows = [w for w in spec.alert_windows if w.severity == severity]
+    branches = [
+        f"(\n  {_ratio(slo, scope, w.short)} / {budget} > {w.factor(period):g}\n"
+        f"  and\n  {_ratio(slo, scope, w.long)} / {budget} > {w.factor(period):g}\n)"
+        for w in windows
+    ]
+    pace = " or ".join(f"{w.factor(period):g}x over {w.long} and {w.short}" for w in windows)
+    return alerting_rule(
+        settings, slo.alert, severity, default_for="0s", component="slo", page=PAGE,
+        expr="\nor\n".join(branches),
+        summary=f"{{{{ $labels.model_name }}}} burns its {slo.title.lower()} error budget",
+        description=f"{{{{ $labels.model_name }}}} spends its {slo.title.lower()} error budget"
                     f" {{{{ $value | printf \"%.1f\" }}}} times as fast as the {period} objective allows"
-                    f" ({describe_target(slo, scope.targets)}). {severity.capitalize()}"
-                    f" above {pace}.",
-                )
-                if rendered:
-                    rendered["labels"].update(scope.labels(slo))
-                    rules.append(rendered)
-    return [{"name": names.alert_group(PAGE), "rules": rules}] if rules else []
+                    f" ({describe_target(slo, scope.targets)}). {severity.capitalize()} above {pace}.",
+        labels=scope.labels(slo))

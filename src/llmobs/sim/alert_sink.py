@@ -14,10 +14,9 @@ import time
 from collections import deque
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from llmobs.errors import ConfigError
-from llmobs.sim.host import Listener, _Handler
+from llmobs.sim.server import JsonHandler, Listener, Reply, Request, handler
 
 MAX_NOTIFICATIONS = 10000
 
@@ -36,43 +35,33 @@ class AlertSink:
         with self._lock:
             return [n for n in self.notifications if n["received_at"] > when]
 
-    def _handler(self) -> type[_Handler]:
-        sink = self
+    def clear(self) -> None:
+        with self._lock:
+            self.notifications.clear()
 
-        class SinkHandler(_Handler):
-            def do_GET(self) -> None:
-                split = urlsplit(self.path)
-                if split.path == "/-/healthy":
-                    self.reply(HTTPStatus.OK, "OK\n", "text/plain")
-                elif split.path == "/alerts":
-                    since = parse_qs(split.query).get("since", ["0"])[-1]
-                    try:
-                        when = float(since)
-                    except ValueError:
-                        self.error(ConfigError("since", f"{since!r} is not a unix time", "give seconds since 1970"))
-                        return
-                    self.reply(HTTPStatus.OK, sink.since(when))
-                else:
-                    self.reply(HTTPStatus.NOT_FOUND, {"error": "GET /alerts"})
+    def _handler(self) -> type[JsonHandler]:
+        return handler("SinkHandler", {
+            ("GET", "/-/healthy"): lambda _: Reply(HTTPStatus.OK, "OK\n", "text/plain"),
+            ("GET", "/alerts"): self._get,
+            ("POST", "/alerts"): self._post,
+            ("DELETE", "/alerts"): self._delete,
+        }, lambda request: Reply(HTTPStatus.NOT_FOUND, {"error": f"{request.method} /alerts"}))
 
-            def do_POST(self) -> None:
-                if urlsplit(self.path).path != "/alerts":
-                    self.reply(HTTPStatus.NOT_FOUND, {"error": "POST /alerts"})
-                    return
-                try:
-                    payload = self.read_json()
-                except ConfigError as error:
-                    self.error(error)
-                    return
-                if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
-                    self.error(ConfigError("body", "not an Alertmanager webhook payload", "send {alerts: [...]}"))
-                    return
-                sink.record(payload)
-                self.reply(HTTPStatus.OK, {"status": "recorded"})
+    def _get(self, request: Request) -> Reply:
+        since = request.query.get("since", "0")
+        try:
+            when = float(since)
+        except ValueError:
+            raise ConfigError("since", f"{since!r} is not a unix time", "give seconds since 1970") from None
+        return Reply(HTTPStatus.OK, self.since(when))
 
-            def do_DELETE(self) -> None:
-                with sink._lock:
-                    sink.notifications.clear()
-                self.reply(HTTPStatus.OK, {"status": "cleared"})
+    def _post(self, request: Request) -> Reply:
+        payload = request.json()
+        if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+            raise ConfigError("body", "not an Alertmanager webhook payload", "send {alerts: [...]}")
+        self.record(payload)
+        return Reply(HTTPStatus.OK, {"status": "recorded"})
 
-        return SinkHandler
+    def _delete(self, _request: Request) -> Reply:
+        self.clear()
+        return Reply(HTTPStatus.OK, {"status": "cleared"})

@@ -1,10 +1,13 @@
 """A dcgm-exporter simulator: the exporter's exact /metrics text for the fields of a counters CSV.
 
-What dcgm-exporter 4.x (release 4.5.3-4.8.2) renders, and what this module reproduces:
+What dcgm-exporter 4.x (releases 4.5.3-4.8.2 to 4.6.1-4.8.4) renders, and what this module reproduces:
 - one `# HELP`/`# TYPE` pair per CSV line (name = the CSV's first column, type and help from the CSV),
-  in CSV order, then the exporter's own DCGM_EXP_* collectors;
-- labels `gpu, UUID, pci_bus_id, device, modelName[, Hostname]`, then label-type CSV fields such as
+  in DCGM field-ID order, not CSV order (the exporter's template ranges over a map keyed by the
+  counter, field ID first); its own DCGM_EXP_* fields are IDs 9001 and up, so they come last;
+- labels `gpu, UUID, pci_bus_id, device, modelName[, hostname]`, then label-type CSV fields such as
   DCGM_FI_DRIVER_VERSION and the collector's labels in sorted order, then `err_code, err_msg` on XID;
+  the hostname label is spelled `Hostname` up to release 4.5.3-4.8.2 (RELEASES);
+- `err_msg` from the exporter's own message table (the catalog's xids.yaml), "Unknown Error" past it;
 - integer fields as `%d`, floating-point fields (watts, ratios) as Go's `%f`;
 - fields the GPU does not support (profiling on GeForce, NVLink on PCIe cards, row remapping before
   Ampere) are absent, as DCGM returns blanks for them;
@@ -21,12 +24,12 @@ import logging
 import math
 import random
 import threading
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmobs import catalog as catalog_mod
+from llmobs import exposition
 from llmobs.catalog import Catalog, GpuModel
 from llmobs.errors import ConfigError
 from llmobs.sim.faults import Fault
@@ -34,7 +37,11 @@ from llmobs.sim.faults import Fault
 log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTORS = "/etc/dcgm-exporter/default-counters.csv"
-DEFAULT_DRIVER_VERSION = "570.133.20"
+# The releases the simulator imitates and how each spells the hostname label (renamed by PR #655, first
+# released in 4.6.0-4.8.3). PINNED_RELEASE is the kit's pin (compose/services/dcgm-exporter.yaml).
+RELEASES = {"4.6.1-4.8.4": "hostname", "4.6.0-4.8.3": "hostname", "4.5.3-4.8.2": "Hostname"}
+PINNED_RELEASE = "4.6.1-4.8.4"
+DEFAULT_DRIVER_VERSION = exposition.DRIVER_VERSION
 XID_COUNT = "DCGM_EXP_XID_ERRORS_COUNT"
 CLOCK_EVENTS_COUNT = "DCGM_EXP_CLOCK_EVENTS_COUNT"
 PROM_TYPES = ("gauge", "counter", "label")
@@ -48,6 +55,7 @@ CLOCK_EVENTS = {
 }
 IDLE, POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, POWER_BRAKE = 0x1, 0x4, 0x8, 0x20, 0x40, 0x80
 NS_PER_S = 1_000_000_000
+MAX_DOUBLINGS = 20  # a growing fault's rate stops at 2**20 times its start
 
 
 @dataclass(frozen=True)
@@ -95,13 +103,6 @@ class GpuLoad:
 IDLE_LOAD = GpuLoad()
 
 
-def _pci_bus_id(index: int) -> str:
-    # HGX boards enumerate their GPUs on these buses; PCIe servers use similar ones.
-    buses = (0x18, 0x2A, 0x3A, 0x5D, 0x9A, 0xAB, 0xBA, 0xDB)
-    bus = buses[index] if index < len(buses) else 0x10 + index
-    return f"00000000:{bus:02X}:00.0"
-
-
 @dataclass
 class GpuSim:
     """One simulated GPU: slow physical state (temperature, energy, error counters) plus faults."""
@@ -124,7 +125,7 @@ class GpuSim:
     values: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.uuid = f"GPU-{uuid.uuid5(uuid.NAMESPACE_DNS, f'{self.host}/gpu{self.index}')}"
+        self.uuid = exposition.gpu_uuid(self.host, self.index)
         self.temp = self.model.idle_temp_celsius
         self.power = self.model.idle_power_watts
         self.sm_clock = self._idle_clock()
@@ -135,8 +136,8 @@ class GpuSim:
             "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL", "DCGM_FI_DEV_RETIRED_DBE", "DCGM_FI_DEV_RETIRED_PENDING",
             "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
             "DCGM_FI_DEV_POWER_VIOLATION", "DCGM_FI_DEV_THERMAL_VIOLATION", "DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL",
-            "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", "DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL",
-            "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL"), 0.0)
+            "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", "DCGM_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL",
+            "DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL", "DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL"), 0.0)
         # A few rows remapped for correctable errors over the board's life is normal.
         self.counters["DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS"] = float(self.rng.choice((0, 0, 0, 1, 2)))
         self.counters["DCGM_FI_DEV_ECC_SBE_VOL_TOTAL"] = float(self.rng.choice((0, 0, 1, 3)))
@@ -192,10 +193,7 @@ class GpuSim:
                          else self._idle_clock())
         self.counters["DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL"] += load.nvlink_bytes_per_s * dt
         if "nvlink-errors" in faults:
-            rate = faults["nvlink-errors"].params["rate"]
-            for name in ("CRC_FLIT", "REPLAY", "RECOVERY"):
-                counter = f"DCGM_FI_DEV_NVLINK_{name}_ERROR_COUNT_TOTAL"
-                self.counters[counter] += round(rate * dt * rng.uniform(0.5, 1.5))
+            self._degrade_nvlink(now, dt, faults["nvlink-errors"])
         if "pcie-replay" in faults:
             self.counters["DCGM_FI_DEV_PCIE_REPLAY_COUNTER"] += round(faults["pcie-replay"].params["rate"] * dt)
         self.flags["DCGM_FI_DEV_ROW_REMAP_FAILURE"] = int("row-remap-failure" in faults)
@@ -203,6 +201,21 @@ class GpuSim:
 
         self.clock_samples.append((now, bits))
         self.values = self._fields(busy, load)
+
+    def _degrade_nvlink(self, now: float, dt: float, fault: Fault) -> None:
+        """A degrading link: CRC errors at `rate` per second (flit CRC most, data CRC a quarter of it),
+        each one replayed, and a link recovery (retraining) about every hundred errors. With `growth`
+        the rate doubles every `growth` seconds, as a marginal link worsens."""
+        rate = fault.params["rate"]
+        if fault.params["growth"]:
+            rate *= 2 ** min((now - fault.since) / fault.params["growth"], MAX_DOUBLINGS)
+        flit = round(rate * dt * self.rng.uniform(0.5, 1.5))
+        data = round(flit / 4)
+        counters = self.counters
+        counters["DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL"] += flit
+        counters["DCGM_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL"] += data
+        counters["DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL"] += flit + data
+        counters["DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL"] += int(self.rng.random() < (flit + data) / 100)
 
     def record_xid(self, now: float, code: int) -> None:
         self.last_xid = code
@@ -266,6 +279,15 @@ class GpuSim:
             })
         return values
 
+    def check_fault(self, fault: Fault) -> None:
+        """Refuse a fault whose counters this GPU does not have (it would change nothing visible)."""
+        needs = {"nvlink-errors": ("NVLink", self.model.nvlink),
+                 "row-remap-failure": ("row remapping", self.model.row_remapping),
+                 "row-remap-pending": ("row remapping", self.model.row_remapping)}.get(fault.kind.name)
+        if needs and not needs[1]:
+            raise ConfigError("fault", f"{fault.kind.name}: the {self.model.model_name} has no {needs[0]}",
+                              f"inject it on a GPU with {needs[0]}")
+
     def supports(self, metric: catalog_mod.Metric) -> bool:
         """Whether DCGM returns a value for this field on this GPU (blank fields are not exported)."""
         name, m = metric.name, self.model
@@ -285,13 +307,29 @@ class GpuSim:
 @dataclass(frozen=True)
 class ExporterOptions:
     collectors: Path = Path(DEFAULT_COLLECTORS)
-    collect_interval_ms: int = 30000
-    xid_window_ms: int = 300000
-    clock_events_window_ms: int = 300000
-    hostname: str | None = None      # None: no Hostname label (-n)
+    collect_interval_ms: int = exposition.COLLECT_INTERVAL_MS
+    xid_window_ms: int = exposition.XID_WINDOW_MS
+    clock_events_window_ms: int = exposition.CLOCK_EVENTS_WINDOW_MS
+    hostname: str | None = None      # None: no hostname label (-n)
     uuid_label: str = "UUID"         # "uuid" with -o/--use-old-namespace
     replace_blanks_in_model_name: bool = False
     driver_version: str = DEFAULT_DRIVER_VERSION
+    release: str = PINNED_RELEASE    # the dcgm-exporter release imitated (a key of RELEASES)
+
+    def __post_init__(self) -> None:
+        check_release(self.release, "release")
+
+    @property
+    def hostname_label(self) -> str:
+        return RELEASES[self.release]
+
+
+def check_release(release: str, field: str) -> str:
+    """A dcgm-exporter release the simulator imitates, or a ConfigError naming `field`."""
+    if release not in RELEASES:
+        raise ConfigError(field, f"dcgm-exporter release {release!r} is not simulated",
+                          f"use one of {', '.join(RELEASES)}")
+    return release
 
 
 def _format(value: float, double: bool) -> str:
@@ -308,8 +346,7 @@ class DcgmExporterSim:
     def __init__(self, gpus: list[GpuSim], options: ExporterOptions, catalog: Catalog | None = None):
         self.gpus, self.options = gpus, options
         self.catalog = catalog or catalog_mod.load()
-        self.xid_messages = {code: entry.message for code, entry in self.catalog.xids.codes.items()}
-        self.lines: list[tuple[CounterLine, catalog_mod.Metric | None]] = []
+        self.lines: list[tuple[CounterLine, catalog_mod.Metric]] = []
         self.label_fields: list[CounterLine] = []
         by_name = {metric.name: metric for metric in self.catalog.layer_metrics("gpu")}
         known_labels = {label.name for label in self.catalog.dcgm_label_fields}
@@ -323,6 +360,8 @@ class DcgmExporterSim:
                 self.lines.append((line, by_name[line.field]))
             else:
                 log.warning("field %s is not simulated: skipped", line.field)
+        # The exporter renders its families in field-ID order, whatever the CSV's order.
+        self.lines.sort(key=lambda entry: entry[1].dcgm.field_id)
         self._lock = threading.Lock()
         self._text = ""
 
@@ -330,14 +369,11 @@ class DcgmExporterSim:
         model_name = gpu.model.model_name
         if self.options.replace_blanks_in_model_name:
             model_name = "-".join(model_name.split())
-        labels = [("gpu", str(gpu.index)), (self.options.uuid_label, gpu.uuid), ("pci_bus_id", _pci_bus_id(gpu.index)),
-                  ("device", f"nvidia{gpu.index}"), ("modelName", model_name)]
-        if self.options.hostname:
-            labels.append(("Hostname", self.options.hostname))
-        return labels
+        return exposition.gpu_labels(gpu.index, gpu.uuid, model_name, self.options.hostname, self.options.uuid_label,
+                                     self.options.hostname_label)
 
     def _counter_labels(self) -> dict[str, str]:
-        values = {"DCGM_FI_DRIVER_VERSION": self.options.driver_version}
+        values = {exposition.DRIVER_VERSION_FIELD: self.options.driver_version}
         return {line.field: values[line.field] for line in self.label_fields}
 
     @staticmethod
@@ -351,26 +387,24 @@ class DcgmExporterSim:
         counter_labels = self._counter_labels()
         out: list[str] = []
         for line, metric in self.lines:
-            if line.field in (XID_COUNT, CLOCK_EVENTS_COUNT):
+            if line.field == XID_COUNT:
+                out += self._window_counts(line, present, now, counter_labels, "xid")
+                continue
+            if line.field == CLOCK_EVENTS_COUNT:
+                out += self._window_counts(line, present, now, counter_labels, "clock_event")
                 continue
             series = []
-            double = metric is not None and metric.unit in DOUBLE_UNITS
+            double = metric.unit in DOUBLE_UNITS
             for gpu in present:
-                if metric is None or not gpu.supports(metric) or line.field not in gpu.values:
+                if not gpu.supports(metric) or line.field not in gpu.values:
                     continue
                 labels = self._base_labels(gpu) + sorted(counter_labels.items())
                 if line.field == "DCGM_FI_DEV_XID_ERRORS":
                     code = int(gpu.values[line.field])
-                    labels += [("err_code", str(code)),
-                               ("err_msg", "No Error" if code == 0 else self.xid_messages.get(code, "Unknown Error"))]
+                    labels += [("err_code", str(code)), ("err_msg", self.catalog.xids.message_of(code))]
                 series.append(self._series(line.field, labels, _format(gpu.values[line.field], double)))
             if series:
                 out += [f"# HELP {line.field} {line.help}", f"# TYPE {line.field} {line.prom_type}", *series]
-        for line, _metric in self.lines:
-            if line.field == XID_COUNT:
-                out += self._window_counts(line, present, now, counter_labels, "xid")
-            elif line.field == CLOCK_EVENTS_COUNT:
-                out += self._window_counts(line, present, now, counter_labels, "clock_event")
         with self._lock:
             self._text = "\n".join(out) + "\n"
 
@@ -390,7 +424,7 @@ class DcgmExporterSim:
                     for bit, reason in CLOCK_EVENTS.items():
                         if value & bit:
                             counts[reason] = counts.get(reason, 0) + 1
-            base = {**counter_labels, "window_size_in_ms": str(window_ms)}
+            base = {**counter_labels, exposition.WINDOW_LABEL: str(window_ms)}
             if not counts:
                 series.append(self._series(line.field, self._base_labels(gpu) + sorted(base.items()), "0"))
             for value, count in sorted(counts.items()):

@@ -23,6 +23,7 @@ class Param:
     default: float | None  # None: required
     help: str
     integer: bool = False
+    minimum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
     FaultKind("overheat", "gpu", "cooling failure: the GPU heats up to `margin` degrees below its slowdown threshold",
               (Param("margin", 1.0, "degrees left before the GPU's own slowdown temperature"),)),
     FaultKind("xid", "gpu", "the driver reports XID `code` (sets DCGM_FI_DEV_XID_ERRORS, counts in the XID window)",
-              (Param("code", None, "XID code, e.g. 79, 48, 119, 13", integer=True),)),
+              (Param("code", None, "XID code, e.g. 79, 48, 119, 13, 154", integer=True, minimum=1),)),
     FaultKind("ecc-dbe", "gpu", "uncorrectable double-bit ECC errors (volatile and aggregate counters) with XID 48",
-              (Param("count", 1, "errors to add", integer=True),)),
+              (Param("count", 1, "errors to add", integer=True, minimum=1),)),
     FaultKind("row-remap-failure", "gpu", "a row could not be remapped (DCGM_FI_DEV_ROW_REMAP_FAILURE = 1)"),
     FaultKind("row-remap-pending", "gpu", "a row remap waits for a GPU reset (DCGM_FI_DEV_ROW_REMAP_PENDING = 1)"),
     FaultKind("thermal-throttle", "gpu",
@@ -47,10 +48,12 @@ KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
     FaultKind("power-brake", "gpu", "hardware power brake: clocks and power drop, POWER_VIOLATION accrues"),
     FaultKind("power-over-limit", "gpu", "the power limiter does not hold: draw goes `ratio` times the enforced limit",
               (Param("ratio", 1.15, "power draw over the enforced limit"),)),
-    FaultKind("nvlink-errors", "gpu", "NVLink CRC, replay and recovery errors at `rate` per second",
-              (Param("rate", 20.0, "errors per second"),)),
-    FaultKind("pcie-replay", "gpu", "PCIe link replays at `rate` per second",
-              (Param("rate", 50.0, "replays per second"),)),
+    FaultKind("nvlink-errors", "gpu", "a degrading NVLink: CRC errors at `rate` per second, each replayed, and"
+              " link recoveries; the rate doubles every `growth` seconds (0: steady)",
+              (Param("rate", 20.0, "CRC errors per second", minimum=0),
+               Param("growth", 0.0, "seconds in which the rate doubles, 0 for a steady rate", minimum=0))),
+    FaultKind("pcie-replay", "gpu", "a degrading PCIe link: replays at `rate` per second",
+              (Param("rate", 50.0, "replays per second", minimum=0),)),
     FaultKind("fall-off-bus", "gpu", "the GPU falls off the bus: every series of that GPU disappears"),
     FaultKind("exporter-down", "exporter", "dcgm-exporter stops answering (connection refused)"),
     FaultKind("engine-down", "engine", "the vLLM server stops answering (connection refused) and frees its GPUs"),
@@ -63,6 +66,10 @@ KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
               (Param("ratio", 0.3, "share of requests that fail"),)),
     FaultKind("latency", "engine", "the engine slows down `factor` times (prefill and decode)",
               (Param("factor", 6.0, "slow-down factor"),)),
+    FaultKind("queue-limit", "engine", "the server refuses requests with HTTP 503 at admission while "
+              "`max_queued` wait, as vLLM 0.33 with --max-num-queued-reqs (vllm:admission_rejections_total)",
+              (Param("max_queued", 0, "queued requests beyond which it refuses; 0 refuses every request",
+                     integer=True),)),
 )}
 
 
@@ -93,7 +100,9 @@ def _number(name: str, value: Any, param: Param) -> float:
     if param.integer:
         if number != int(number):
             raise ConfigError(name, f"{value!r} is not a whole number", f"give {param.help}")
-        return int(number)
+        number = int(number)
+    if param.minimum is not None and number < param.minimum:
+        raise ConfigError(name, f"{value!r} is below {param.minimum:g}", f"give {param.help}")
     return number
 
 

@@ -12,19 +12,14 @@ process would; the control port keeps answering.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import logging
 import random
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.gc_collector import GCCollector
@@ -36,6 +31,7 @@ from llmobs.conventions import PORTS, SIM_CONTROL_PORT
 from llmobs.errors import ConfigError
 from llmobs.sim import faults as faults_mod
 from llmobs.sim.dcgm import IDLE_LOAD, DcgmExporterSim, ExporterOptions, GpuLoad, GpuSim
+from llmobs.sim.server import JsonHandler, Listener, Reply, Request, error_reply, handler
 from llmobs.sim.vllm import Engine, EngineConfig, Served
 
 log = logging.getLogger(__name__)
@@ -48,7 +44,7 @@ TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 
 @dataclass(frozen=True)
 class HostConfig:
-    name: str                                  # the server's name (dcgm-exporter's Hostname label)
+    name: str                                  # the server's name (dcgm-exporter's hostname label)
     gpu_model: str                             # catalog key, e.g. H100-SXM
     gpus: int
     engines: tuple[EngineConfig, ...] = ()
@@ -64,91 +60,6 @@ def parse_address(address: str) -> tuple[str, int]:
     if not port.isdigit():
         raise ConfigError("--address", f"{address!r} has no port", "write it as :9400 or 0.0.0.0:9400")
     return host, int(port)
-
-
-class _Server(ThreadingHTTPServer):
-    """Keeps its open connections, so that going down also drops the keep-alive ones (Prometheus reuses
-    its scrape connection: closing only the listening socket would leave the target up)."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
-        super().__init__(address, handler)
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class Listener:
-    """An HTTP server on its own thread that can be stopped and started again (a process going down)."""
-
-    def __init__(self, name: str, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
-        self.name, self.address, self.handler = name, address, handler
-        self.server: ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        if self.server is None:
-            self.server = _Server(self.address, self.handler)
-            threading.Thread(target=self.server.serve_forever, name=self.name, daemon=True).start()
-            log.info("%s listening on %s:%d", self.name, self.address[0] or "*", self.address[1])
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server.drop_connections()
-            self.server = None
-            log.info("%s stopped", self.name)
-
-    @property
-    def up(self) -> bool:
-        return self.server is not None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "llmobs-sim"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def reply(self, status: int, body: bytes | str | dict | list, content_type: str = "application/json") -> None:
-        if isinstance(body, dict | list):
-            body = json.dumps(body, indent=1)
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b"{}"
-        try:
-            return json.loads(raw or b"{}")
-        except json.JSONDecodeError as error:
-            raise ConfigError("body", f"not JSON: {error}", "send a JSON object") from None
-
-    def error(self, error: ConfigError) -> None:
-        self.reply(HTTPStatus.BAD_REQUEST, {"error": str(error), "field": error.field, "problem": error.problem,
-                                            "fix": error.fix})
 
 
 class HostSim:
@@ -242,8 +153,12 @@ class HostSim:
     def inject(self, request: dict[str, Any]) -> faults_mod.Fault:
         engines = {engine.config.model: engine.config.port for engine in self.engines}
         fault = faults_mod.parse(request, len(self.gpus), engines)
+        if fault.kind.name == "queue-limit":
+            self._engine(fault.engine).require_admission_limits()
         if fault.kind.scope == "exporter" and not self.exporter:
             raise ConfigError("fault", "this host runs no dcgm-exporter", "send it to a host with GPUs")
+        if fault.gpu is not None:
+            self.gpus[fault.gpu].check_fault(fault)
         now = time.time()
         with self._lock:
             self.faults.add(fault)
@@ -291,64 +206,47 @@ class HostSim:
                 "gpus": gpus, "engines": [engine.state() for engine in self.engines],
                 "faults": [f.to_json() for f in self.faults.all()]}
 
-    # ------------------------------------------------------------------ HTTP handlers
-    def _exporter_handler(self) -> type[BaseHTTPRequestHandler]:
-        sim = self
+    # ------------------------------------------------------------------ HTTP routes
+    def _exporter_handler(self) -> type[JsonHandler]:
+        return handler("ExporterHandler", {
+            ("GET", "/metrics"): lambda _: Reply(HTTPStatus.OK, self.exporter.render(), TEXT_FORMAT),
+            ("GET", "/health"): lambda _: Reply(HTTPStatus.OK, "OK", "text/plain"),
+        }, lambda _: Reply(HTTPStatus.NOT_FOUND, "404 page not found\n", "text/plain"))
 
-        class ExporterHandler(_Handler):
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                if path == "/metrics":
-                    self.reply(HTTPStatus.OK, sim.exporter.render(), TEXT_FORMAT)
-                elif path == "/health":
-                    self.reply(HTTPStatus.OK, "OK", "text/plain")
-                else:
-                    self.reply(HTTPStatus.NOT_FOUND, "404 page not found\n", "text/plain")
-
-        return ExporterHandler
-
-    def _engine_handler(self, engine: Engine) -> type[BaseHTTPRequestHandler]:
-        sim, served = self, Served(engine)
+    def _engine_handler(self, engine: Engine) -> type[JsonHandler]:
+        served = Served(engine)
         registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=registry)
         registry.register(engine.collector())
 
-        class EngineHandler(_Handler):
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                if path == "/metrics":
-                    self.reply(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST)
-                elif path in ("/health", "/ping"):
-                    self.reply(HTTPStatus.OK, b"", "application/json")
-                elif path == "/version":
-                    self.reply(HTTPStatus.OK, served.version())
-                elif path == "/v1/models":
-                    engine.count_http(path, "GET", "2xx")
-                    self.reply(HTTPStatus.OK, served.models())
-                else:
-                    self.reply(HTTPStatus.NOT_FOUND, {"detail": "Not Found"})
+        def models(request: Request) -> Reply:
+            engine.count_http(request.path, "GET", "2xx")
+            return Reply(HTTPStatus.OK, served.models())
 
-            def do_POST(self) -> None:
-                path = urlsplit(self.path).path
-                if path not in ("/v1/completions", "/v1/chat/completions"):
-                    self.reply(HTTPStatus.NOT_FOUND, {"detail": "Not Found"})
-                    return
-                try:
-                    body = self.read_json()
-                except ConfigError as error:
-                    engine.count_http(path, "POST", "4xx")
-                    self.error(error)
-                    return
-                answer = sim.complete(engine, path, body)
-                if answer is None:  # the client gave up on a stuck engine: no response at all
-                    self.close_connection = True
-                    return
-                status, response = answer
-                engine.count_http(path, "POST", f"{status // 100}xx")
-                self.reply(status, response)
+        healthy = Reply(HTTPStatus.OK, b"", "application/json")
+        return handler("EngineHandler", {
+            ("GET", "/metrics"): lambda _: Reply(HTTPStatus.OK, generate_latest(registry), CONTENT_TYPE_LATEST),
+            ("GET", "/health"): lambda _: healthy, ("GET", "/ping"): lambda _: healthy,
+            ("GET", "/version"): lambda _: Reply(HTTPStatus.OK, served.version()),
+            ("GET", "/v1/models"): models,
+            ("POST", "/v1/completions"): lambda request: self._completion(engine, request),
+            ("POST", "/v1/chat/completions"): lambda request: self._completion(engine, request),
+        }, lambda _: Reply(HTTPStatus.NOT_FOUND, {"detail": "Not Found"}))
 
-        return EngineHandler
+    def _completion(self, engine: Engine, request: Request) -> Reply | None:
+        """An OpenAI request, counted in http_requests_total as the API server counts it."""
+        try:
+            body = request.json()
+        except ConfigError as error:
+            engine.count_http(request.path, "POST", "4xx")
+            return error_reply(error)
+        answer = self.complete(engine, request.path, body)
+        if answer is None:  # the client gave up on a stuck engine: no response at all
+            return None
+        status, response = answer
+        engine.count_http(request.path, "POST", f"{status // 100}xx")
+        return Reply(status, response)
 
     def complete(self, engine: Engine, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
         """Answer an OpenAI completion request; the request also enters the engine's simulated queue.
@@ -371,6 +269,9 @@ class HostSim:
                     return None
                 time.sleep(0.5)
         request = engine.submit(time.time(), prompt_tokens, max_tokens, path, faults)
+        if request is None:  # refused at admission: the queue is at its limit
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": {"message": "The server is overloaded; retry later.",
+                                                              "type": "ServiceUnavailableError", "code": 503}}
         if request.fails:
             return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": {"message": "EngineCore encountered an issue.",
                                                                 "type": "InternalServerError", "code": 500}}
@@ -393,57 +294,40 @@ class HostSim:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
                       "total_tokens": prompt_tokens + completion}}
 
-    def _control_handler(self) -> type[BaseHTTPRequestHandler]:
-        sim = self
+    def _control_handler(self) -> type[JsonHandler]:
+        def not_found(request: Request) -> Reply:
+            return Reply(HTTPStatus.NOT_FOUND, {"error": f"no {request.path}" if request.method == "GET"
+                                                else f"{request.method} /sim/faults"})
 
-        class ControlHandler(_Handler):
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                if path == "/health":
-                    self.reply(HTTPStatus.OK, {"status": "ok"})
-                elif path == "/sim/faults":
-                    self.reply(HTTPStatus.OK, {"host": sim.config.name,
-                                               "faults": [f.to_json() for f in sim.faults.all()],
-                                               "kinds": {k.name: {"scope": k.scope, "summary": k.summary,
-                                                                  "params": {p.name: p.default for p in k.params}}
-                                                         for k in faults_mod.KINDS.values()}})
-                elif path == "/sim/state":
-                    self.reply(HTTPStatus.OK, sim.state())
-                else:
-                    self.reply(HTTPStatus.NOT_FOUND, {"error": f"no {path}"})
+        return handler("ControlHandler", {
+            ("GET", "/health"): lambda _: Reply(HTTPStatus.OK, {"status": "ok"}),
+            ("GET", "/sim/faults"): lambda _: Reply(HTTPStatus.OK, self._faults_in_force()),
+            ("GET", "/sim/state"): lambda _: Reply(HTTPStatus.OK, self.state()),
+            ("POST", "/sim/faults"): self._inject_request,
+            ("DELETE", "/sim/faults"): self._clear_request,
+        }, not_found)
 
-            def do_POST(self) -> None:
-                if urlsplit(self.path).path != "/sim/faults":
-                    self.reply(HTTPStatus.NOT_FOUND, {"error": "POST /sim/faults"})
-                    return
-                try:
-                    body = self.read_json()
-                    if not isinstance(body, dict):
-                        raise ConfigError("body", "not a JSON object", 'send {"fault": ..., ...}')
-                    fault = sim.inject(body)
-                except ConfigError as error:
-                    self.error(error)
-                    return
-                self.reply(HTTPStatus.CREATED, {"host": sim.config.name, "fault": fault.to_json()})
+    def _faults_in_force(self) -> dict[str, Any]:
+        kinds = {k.name: {"scope": k.scope, "summary": k.summary, "params": {p.name: p.default for p in k.params}}
+                 for k in faults_mod.KINDS.values()}
+        return {"host": self.config.name, "faults": [f.to_json() for f in self.faults.all()], "kinds": kinds}
 
-            def do_DELETE(self) -> None:
-                split = urlsplit(self.path)
-                if split.path != "/sim/faults":
-                    self.reply(HTTPStatus.NOT_FOUND, {"error": "DELETE /sim/faults"})
-                    return
-                query = {key: values[-1] for key, values in parse_qs(split.query).items()}
-                gpu = query.get("gpu")
-                if gpu is not None and not gpu.isdigit():
-                    self.error(ConfigError("gpu", f"{gpu!r} is not a GPU index", "give a number"))
-                    return
-                engine = query.get("engine")
-                if engine is not None:
-                    by_port = {str(e.config.port): e.config.model for e in sim.engines}
-                    engine = by_port.get(engine, engine)
-                cleared = sim.clear(query.get("fault"), int(gpu) if gpu is not None else None, engine)
-                self.reply(HTTPStatus.OK, {"host": sim.config.name, "cleared": [f.to_json() for f in cleared]})
+    def _inject_request(self, request: Request) -> Reply:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise ConfigError("body", "not a JSON object", 'send {"fault": ..., ...}')
+        fault = self.inject(body)
+        return Reply(HTTPStatus.CREATED, {"host": self.config.name, "fault": fault.to_json()})
 
-        return ControlHandler
+    def _clear_request(self, request: Request) -> Reply:
+        """DELETE /sim/faults?fault=&gpu=&engine= (an engine by model name or port)."""
+        gpu, engine = request.query.get("gpu"), request.query.get("engine")
+        if gpu is not None and not gpu.isdigit():
+            raise ConfigError("gpu", f"{gpu!r} is not a GPU index", "give a number")
+        if engine is not None:
+            engine = {str(e.config.port): e.config.model for e in self.engines}.get(engine, engine)
+        cleared = self.clear(request.query.get("fault"), int(gpu) if gpu is not None else None, engine)
+        return Reply(HTTPStatus.OK, {"host": self.config.name, "cleared": [f.to_json() for f in cleared]})
 
     def wait(self) -> None:
         """Block until stopped (SIGTERM/SIGINT end the process)."""

@@ -9,26 +9,22 @@ traffic and size of each simulated engine.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from llmobs import catalog as catalog_mod
-from llmobs import scrape
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.scrape import Host, ScrapeOptions
 from llmobs.settings import Settings
+from llmobs.sim import dcgm
 from llmobs.sim.vllm import EngineConfig
-
-LAB_TOPOLOGY = Path(__file__).resolve().parents[3] / "compose" / "lab-topology.yml"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from llmobs.sim.vllm_releases import CURRENT_RELEASE, RELEASES
+from llmobs.types import Strict
 
 
-class SimEngine(_Strict):
+class SimEngine(Strict):
     """Size and traffic of a simulated engine (the defaults suit an 8B model)."""
 
     params_b: float = Field(8.0, gt=0, description="billions of parameters")
@@ -39,13 +35,19 @@ class SimEngine(_Strict):
     max_num_seqs: int = Field(256, gt=0)
     max_model_len: int = Field(32768, gt=1)
     period_s: float = Field(900.0, gt=0, description="period of the request-rate swing")
-    legacy_names: bool = Field(False, description="serve pre-0.11 names (vllm:gpu_cache_usage_perc, ...)")
+    vllm_version: Literal[tuple(RELEASES)] = Field(  # type: ignore[valid-type]
+        CURRENT_RELEASE, description="the vLLM release whose /metrics it serves; 0.10.2 still has the old names "
+        "vllm:gpu_cache_usage_perc and vllm:time_per_output_token_seconds")
+    max_num_queued_reqs: int | None = Field(None, gt=0, description="vLLM's --max-num-queued-reqs: beyond it "
+                                            "requests are refused with 503 at admission (0.33 only)")
 
 
-class SimHardware(_Strict):
+class SimHardware(Strict):
     gpu_model: str = Field(description="a key of src/llmobs/catalog/gpus.yaml")
     gpus: int = Field(ge=0, le=16)
     engines: dict[str, SimEngine] = Field(default_factory=dict, description="by served model name")
+    dcgm_exporter: str = Field(dcgm.PINNED_RELEASE, description="the dcgm-exporter release the host's exporter "
+                               "imitates (up to 4.5.3-4.8.2 its hostname label is spelled Hostname)")
 
     @model_validator(mode="after")
     def _known_model(self) -> SimHardware:
@@ -54,12 +56,20 @@ class SimHardware(_Strict):
             raise ValueError(f"unknown GPU model {self.gpu_model!r}; use one of {', '.join(models)}")
         return self
 
+    @field_validator("dcgm_exporter")
+    @classmethod
+    def _simulated_release(cls, release: str) -> str:
+        if release not in dcgm.RELEASES:
+            raise ValueError(f"{release!r} is not a simulated dcgm-exporter release; "
+                             f"use one of {', '.join(dcgm.RELEASES)}")
+        return release
+
 
 class LabHost(Host):
     sim: SimHardware | None = None
 
 
-class LabTopology(_Strict):
+class LabTopology(Strict):
     prometheus: ScrapeOptions = Field(default_factory=ScrapeOptions)
     hosts: tuple[LabHost, ...] = Field(min_length=1)
 
@@ -111,11 +121,3 @@ def engine_configs(host: LabHost, settings: Settings) -> tuple[EngineConfig, ...
         configs.append(EngineConfig(model=endpoint.model, port=endpoint.port, gpus=tuple(endpoint.gpus),
                                     **sim.model_dump()))
     return tuple(configs)
-
-
-def render_lab_prometheus(settings: Settings, topology: Path = LAB_TOPOLOGY) -> dict[str, str]:
-    """The lab's committed prometheus/prometheus.yml and prometheus/targets/*.yml (`llmobs generate`)."""
-    lab = load_topology(topology)
-    files = scrape.render(lab.scrape_hosts(), settings, lab.prometheus,
-                          source="compose/lab-topology.yml and compose/lab-settings.yml")
-    return {f"prometheus/{path}": text for path, text in files.items()}

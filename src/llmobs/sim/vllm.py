@@ -5,36 +5,46 @@ lengths), wait in a FIFO queue, are admitted while the batch has room and the KV
 them, prefill at the GPU's compute speed and decode at a speed bound by memory bandwidth that slows as
 the batch grows. When a growing request finds no free KV block the newest running request is preempted
 and recomputed later, as vLLM's scheduler does. Every metric of the catalog's inference layer is
-derived from that model, with vLLM's names, labels (model_name, engine) and real bucket boundaries;
-`legacy_names` serves the pre-0.9/0.11 names instead (vllm:gpu_cache_usage_perc,
-vllm:time_per_output_token_seconds). The engine's load is what its GPUs' DCGM values follow.
+derived from that model, with vLLM's names, HELP, labels (model_name, engine), bucket boundaries and
+`_created` series, as the real release serves them (tests/sim/test_vllm_upstream.py compares the page
+with recordings of vLLM's own metrics code). `vllm_version` picks the release: 0.33.0, or 0.10.2, the
+newest release that still served the old names vllm:gpu_cache_usage_perc and
+vllm:time_per_output_token_seconds (beside their replacements), with only the metrics and finish
+reasons 0.10.2 had. With a queue limit (0.33's --max-num-queued-reqs, or the queue-limit fault) the
+engine refuses requests at admission with HTTP 503, counted only in vllm:admission_rejections_total.
+The engine's load is what its GPUs' DCGM values follow.
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from llmobs import catalog as catalog_mod
+from llmobs import exposition
 from llmobs.catalog import Catalog, GpuModel
 from llmobs.errors import ConfigError
 from llmobs.sim.dcgm import GpuLoad
 from llmobs.sim.faults import Fault
+from llmobs.sim.vllm_metrics import EngineCollector
+from llmobs.sim.vllm_releases import (
+    BLOCK_SIZE,
+    CURRENT_RELEASE,
+    GPU_MEMORY_UTILIZATION,
+    RELEASES,
+    request_token_buckets,
+)
 
-BLOCK_SIZE = 16
-GPU_MEMORY_UTILIZATION = 0.9
+MAX_NUM_BATCHED_TOKENS = 2048    # token budget of one engine step (chunked prefill)
 HANDLERS = (("/v1/chat/completions", 0.7), ("/v1/completions", 0.3))
-# The catalog's deprecated names that a legacy engine serves in place of their replacements.
-LEGACY_VERSION, CURRENT_VERSION = "0.8.5", "0.11.0"
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,8 @@ class EngineConfig:
     max_num_seqs: int = 256
     max_model_len: int = 32768
     period_s: float = 900.0          # period of the request-rate swing
-    legacy_names: bool = False
+    vllm_version: str = CURRENT_RELEASE
+    max_num_queued_reqs: int | None = None   # --max-num-queued-reqs: 503 at admission beyond it
 
 
 @dataclass
@@ -64,6 +75,7 @@ class Request:
     handler: str
     fails: bool = False
     admitted: float = 0.0
+    cached: int = 0                  # prompt tokens found in the prefix cache
     first_token: float | None = None
     prefill_left: float = 0.0        # seconds of prefill still to run
     generated: int = 0
@@ -94,7 +106,7 @@ class Histogram:
         cumulative, out = 0, []
         for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
             cumulative += count
-            out.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
+            out.append((exposition.le_value(bound), cumulative))
         return out
 
 
@@ -106,9 +118,16 @@ class Engine:
     """The simulated engine. `tick()` advances it; `collect()` yields its /metrics families."""
 
     def __init__(self, config: EngineConfig, gpu: GpuModel, rng: random.Random, catalog: Catalog | None = None,
-                 engine_index: str = "0"):
+                 engine_index: str = exposition.ENGINE_INDEX):
         self.config, self.gpu, self.rng = config, gpu, rng
         self.catalog = catalog or catalog_mod.load()
+        if config.vllm_version not in RELEASES:
+            raise ConfigError(f"engines.{config.model}.vllm_version", f"{config.vllm_version!r} is not a release "
+                              "the simulator imitates", f"use one of {', '.join(RELEASES)}")
+        self.release = RELEASES[config.vllm_version]
+        if config.max_num_queued_reqs is not None and not self.release.admission_limits:
+            raise ConfigError(f"engines.{config.model}.max_num_queued_reqs", f"vLLM {config.vllm_version} has no "
+                              "--max-num-queued-reqs", f"drop it, or use vllm_version {CURRENT_RELEASE}")
         self.engine_index = engine_index
         tp = len(config.gpus)
         weights_gib = config.params_b * 2
@@ -132,8 +151,10 @@ class Engine:
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.up = True
+        self.tick_start = 0.0
         self.counters = {name: 0.0 for name in (
             "prompt_tokens", "generation_tokens", "num_preemptions", "prefix_cache_queries", "prefix_cache_hits")}
+        self.admission_rejections = {"max_num_queued_reqs": 0, "max_num_queued_tokens": 0}
         self.finished: dict[str, int] = {}
         self.http: dict[tuple[str, str, str], int] = {}
         self.hist = {
@@ -145,13 +166,13 @@ class Engine:
             "inference": Histogram(fam["request_latency"]),
             "prefill": Histogram(fam["request_latency"]),
             "decode": Histogram(fam["request_latency"]),
-            "prompt": Histogram(fam["request_tokens"]),
-            "generation": Histogram(fam["request_tokens"]),
-            "max_generation": Histogram(fam["request_tokens"]),
-            "max_tokens": Histogram(fam["request_tokens"]),
             "n": Histogram(fam["request_params_n"]),
             "iteration": Histogram(fam["iteration_tokens"]),
+            "preemptions": Histogram(fam["request_num_preemptions"]),
         }
+        tokens = request_token_buckets(self.config.max_model_len)
+        for name in ("prompt", "generation", "max_generation", "max_tokens", "prefill_kv"):
+            self.hist[name] = Histogram(tokens)
         self.load = GpuLoad()
 
     # ------------------------------------------------------------------ traffic and scheduling
@@ -168,9 +189,20 @@ class Engine:
     def kv_usage(self) -> float:
         return min(1.0, sum(r.blocks() for r in self.running) / self.num_gpu_blocks)
 
+    def queue_limit(self, faults: dict[str, Fault] | None) -> int | None:
+        if faults and "queue-limit" in faults:
+            return int(faults["queue-limit"].params["max_queued"])
+        return self.config.max_num_queued_reqs
+
+    def require_admission_limits(self) -> None:
+        if not self.release.admission_limits:
+            raise ConfigError("fault", f"vLLM {self.release.version} (engine {self.config.model}) has no queue "
+                              "limit", f"send queue-limit to an engine on vLLM {CURRENT_RELEASE}")
+
     def submit(self, now: float, prompt: int | None = None, max_tokens: int | None = None,
-               handler: str | None = None, faults: dict[str, Fault] | None = None) -> Request:
-        """A request arrives (from the traffic model or the OpenAI API)."""
+               handler: str | None = None, faults: dict[str, Fault] | None = None) -> Request | None:
+        """A request arrives (from the traffic model or the OpenAI API). None: refused at admission (the
+        queue is at its limit), answered 503 and counted only in vllm:admission_rejections_total."""
         c, rng = self.config, self.rng
         # A surge of long generations (e.g. a batch job asking for long answers) fills the KV cache.
         surge = faults["kv-saturation"].params["factor"] if faults and "kv-saturation" in faults else 1.0
@@ -184,7 +216,16 @@ class Engine:
         ratio = faults["error-burst"].params["ratio"] if faults and "error-burst" in faults else 0.0
         request = Request(now, prompt, target, limit, handler, fails=rng.random() < ratio, surge=surge > 1,
                           api=max_tokens is not None)
+        queue_limit = self.queue_limit(faults)
         with self._lock:
+            # The queue it finds: what the last scheduling pass left waiting (arrivals of this tick
+            # would mostly have been admitted before it came).
+            if queue_limit is not None and sum(r.arrival < self.tick_start for r in self.waiting) >= queue_limit:
+                self.admission_rejections["max_num_queued_reqs"] += 1
+                if not request.api:
+                    key = (handler, "POST", "5xx")
+                    self.http[key] = self.http.get(key, 0) + 1
+                return None
             self.waiting.append(request)
         return request
 
@@ -194,6 +235,7 @@ class Engine:
             self.load = GpuLoad()
             return
         surge = faults["kv-saturation"].params["factor"] / 2 if "kv-saturation" in faults else 1.0
+        self.tick_start = now
         for _ in range(self._poisson(self.rate(now) * surge * dt)):
             self.submit(now + self.rng.uniform(0, dt), faults=faults)
         with self._lock:
@@ -240,9 +282,9 @@ class Engine:
             free -= need
             if head.preemptions == 0:
                 head.admitted = max(now, head.arrival)
-                hits = round(head.prompt * self.rng.uniform(0.2, 0.5))
+                head.cached = min(head.prompt - 1, round(head.prompt * self.rng.uniform(0.2, 0.5)))
                 self.counters["prefix_cache_queries"] += head.prompt
-                self.counters["prefix_cache_hits"] += hits
+                self.counters["prefix_cache_hits"] += head.cached
                 self.counters["prompt_tokens"] += head.prompt
             # A preempted request recomputes its prompt and what it had generated.
             head.prefill_left = (head.prompt + head.generated) / self.prefill_rate * factor
@@ -252,7 +294,7 @@ class Engine:
         itl = self.itl(faults)
         done: list[Request] = []
         busy_time = 0.0
-        decoded = 0
+        decoded = first_tokens = prefilled = 0
         for request in list(self.running):
             budget = dt - max(0.0, request.admitted - now)
             if request.prefill_left > 0:
@@ -265,11 +307,15 @@ class Engine:
                 if request.fails:
                     done.append(request)
                     continue
+                # The step that ends a prefill computes the prompt (less its cached part, from 0.11;
+                # 0.10 counted the whole prompt) or, after a preemption, the prompt and its output again.
+                prefilled += request.prompt + request.generated - (request.cached * (not self.release.old_names))
                 if request.first_token is None:
                     request.first_token = now + dt - budget
                     self.hist["ttft"].observe(request.first_token - request.arrival)
                     request.generated = 1
                     decoded += 1
+                    first_tokens += 1
             tokens = budget / itl + request.fraction
             n = min(int(tokens), request.target - request.generated)
             request.fraction = tokens - int(tokens)
@@ -278,17 +324,31 @@ class Engine:
             busy_time = dt
             if request.generated >= request.target:
                 done.append(request)
-        self.hist["itl"].observe(itl, decoded)
+        # A first token ends a prefill; each later one ends an inter-token interval (n-1 per request).
+        self.hist["itl"].observe(itl, decoded - first_tokens)
         self.counters["generation_tokens"] += decoded
-        steps = int(dt / itl)
-        if steps and self.running:
-            self.hist["iteration"].observe(len(self.running), steps)
+        self._observe_steps(dt, itl, decoded, prefilled)
         self._preempt_if_full()
         for request in done:
             if request in self.running:
                 self.running.remove(request)
             self._finish(request, now + dt)
         return busy_time
+
+    def _observe_steps(self, dt: float, itl: float, decoded: int, prefilled: int) -> None:
+        """vllm:iteration_tokens_total: tokens scheduled per engine step (prompt and generated tokens).
+        Decode steps carry one token per running request; prefills add chunks of the token budget."""
+        steps = max(int(dt / itl), math.ceil(prefilled / MAX_NUM_BATCHED_TOKENS))
+        if not steps or not (decoded or prefilled):
+            return
+        share, extra = divmod(decoded, steps)
+        per_step = collections.Counter()
+        for step in range(steps):
+            chunk = min(MAX_NUM_BATCHED_TOKENS, max(0, prefilled - step * MAX_NUM_BATCHED_TOKENS))
+            per_step[share + (step < extra) + chunk] += 1
+        per_step.pop(0, None)  # a step without tokens is no step
+        for tokens, count in per_step.items():
+            self.hist["iteration"].observe(tokens, count)
 
     def _preempt_if_full(self) -> None:
         while self.running and sum(r.blocks() for r in self.running) > self.num_gpu_blocks:
@@ -302,7 +362,8 @@ class Engine:
         if reason:
             status = "2xx"
         elif request.fails:
-            reason, status = "error", "5xx"
+            # 0.10 had no "error" finish reason: the request that failed counts as aborted.
+            reason, status = ("error" if "error" in self.release.finish_reasons else "abort"), "5xx"
         elif self.rng.random() < 0.004:
             reason, status = "abort", "2xx"
         else:
@@ -325,6 +386,8 @@ class Engine:
         h["max_tokens"].observe(request.max_tokens)
         h["n"].observe(1)
         h["tpot"].observe((now - first) / (request.generated - 1) if request.generated > 1 else 0.0)
+        h["preemptions"].observe(request.preemptions)
+        h["prefill_kv"].observe(request.prompt - request.cached)
 
     # ------------------------------------------------------------------ lifecycle
     def end_surge(self, now: float) -> None:
@@ -359,72 +422,7 @@ class Engine:
 
     # ------------------------------------------------------------------ /metrics
     def collector(self) -> Collector:
-        return _EngineCollector(self)
-
-
-def served_metrics(catalog: Catalog, legacy: bool) -> list[catalog_mod.Metric]:
-    """The inference metrics an engine serves: the current names, or the old ones in their place."""
-    metrics = [m for m in catalog.layer_metrics("inference") if not m.optional]
-    replaced = {m.deprecated.replaced_by for m in metrics if m.deprecated}
-    if legacy:
-        return [m for m in metrics if m.name not in replaced]
-    return [m for m in metrics if m.deprecated is None]
-
-
-class _EngineCollector(Collector):
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def collect(self) -> Iterator:
-        engine = self.engine
-        cat, legacy = engine.catalog, engine.config.legacy_names
-        labels = [engine.config.model, engine.engine_index]
-        hist_of = {
-            "vllm:time_to_first_token_seconds": "ttft", "vllm:inter_token_latency_seconds": "itl",
-            "vllm:time_per_output_token_seconds": "itl", "vllm:request_time_per_output_token_seconds": "tpot",
-            "vllm:e2e_request_latency_seconds": "e2e", "vllm:request_queue_time_seconds": "queue",
-            "vllm:request_inference_time_seconds": "inference", "vllm:request_prefill_time_seconds": "prefill",
-            "vllm:request_decode_time_seconds": "decode", "vllm:request_prompt_tokens": "prompt",
-            "vllm:request_generation_tokens": "generation", "vllm:request_max_num_generation_tokens": "max_generation",
-            "vllm:request_params_max_tokens": "max_tokens", "vllm:request_params_n": "n",
-            "vllm:iteration_tokens_total": "iteration",
-        }
-        with engine._lock:
-            gauges = {
-                "vllm:num_requests_running": len(engine.running), "vllm:num_requests_waiting": len(engine.waiting),
-                "vllm:kv_cache_usage_perc": engine.kv_usage(), "vllm:gpu_cache_usage_perc": engine.kv_usage(),
-            }
-            counters = {f"vllm:{name}_total": value for name, value in engine.counters.items()}
-            finished = dict(engine.finished)
-            http = dict(engine.http)
-            hists = {name: (h.buckets(), h.total) for name, h in engine.hist.items()}
-        for metric in served_metrics(cat, legacy):
-            name, kind = metric.name, metric.type
-            if name == "vllm:cache_config_info":
-                family = GaugeMetricFamily(name, metric.help, labels=list(cat.labels_of(metric)))
-                values = {"engine": engine.engine_index, "block_size": str(BLOCK_SIZE), "cache_dtype": "auto",
-                          "gpu_memory_utilization": str(GPU_MEMORY_UTILIZATION),
-                          "num_gpu_blocks": str(engine.num_gpu_blocks)}
-                family.add_metric([values[label] for label in cat.labels_of(metric)], 1.0)
-            elif name == "http_requests_total":
-                family = CounterMetricFamily(name[: -len("_total")], metric.help, labels=list(cat.labels_of(metric)))
-                for (handler, method, status), count in sorted(http.items()):
-                    family.add_metric([handler, method, status], count)
-            elif name == "vllm:request_success_total":
-                family = CounterMetricFamily(name[: -len("_total")], metric.help, labels=list(cat.labels_of(metric)))
-                for reason in metric.label_values["finished_reason"]:
-                    family.add_metric([*labels, reason], finished.get(reason, 0))
-            elif kind == "histogram":
-                buckets, total = hists[hist_of[name]]
-                family = HistogramMetricFamily(name, metric.help, labels=list(cat.labels_of(metric)))
-                family.add_metric(labels, buckets, total)
-            elif kind == "counter":
-                family = CounterMetricFamily(name[: -len("_total")], metric.help, labels=list(cat.labels_of(metric)))
-                family.add_metric(labels, counters[name])
-            else:
-                family = GaugeMetricFamily(name, metric.help, labels=list(cat.labels_of(metric)))
-                family.add_metric(labels, gauges[name])
-            yield family
+        return EngineCollector(self)
 
 
 @dataclass
@@ -441,4 +439,4 @@ class Served:
                                             "max_model_len": c.max_model_len}]}
 
     def version(self) -> dict:
-        return {"version": LEGACY_VERSION if self.engine.config.legacy_names else CURRENT_VERSION}
+        return {"version": self.engine.release.version}

@@ -16,22 +16,13 @@ import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import NamedTuple
 
-import typer
-from rich.console import Console
-from rich.table import Table
-
-from llmobs import images
+from llmobs import images, reload
 from llmobs.conventions import ALERT_SINK_PORT, ALERT_SINK_SERVICE, COMPOSE_SERVICES, PORTS, SIM_CONTROL_PORT
 from llmobs.sim.topology import LabTopology, load_topology
+from llmobs.workspace import Workspace
 
-COMPOSE_DIR = images.COMPOSE_DIR
-COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
-TOPOLOGY = COMPOSE_DIR / "lab-topology.yml"
-SETTINGS = COMPOSE_DIR / "lab-settings.yml"
-PASSWORD_FILE = images.CACHE_DIR / "grafana-admin-password"
-UNSHARED_ROOT = images.CACHE_DIR / "host-root-unshared"
 MOUNTINFO = Path("/proc/self/mountinfo")
 DEFAULT_PROJECT = "llmobs"
 # Where simulated hosts run: `llmobs lab up` (the whole lab in one project) and `./kit lab` (the
@@ -59,6 +50,11 @@ class LabError(RuntimeError):
     pass
 
 
+class Availability(NamedTuple):
+    available: bool
+    reason: str  # why not, when not
+
+
 def root_is_shared(mountinfo: Path = MOUNTINFO) -> bool:
     """Whether / is a shared mount, which Docker needs to bind it into node_exporter with rslave."""
     for line in mountinfo.read_text().splitlines():
@@ -73,39 +69,53 @@ class Lab:
     project: str = DEFAULT_PROJECT
     env: dict[str, str] = field(default_factory=dict)   # variables over the environment (ports, config dirs)
     profiles: tuple[str, ...] = ("sim",)
+    workspace: Workspace = field(default_factory=Workspace.find)
+
+    # ------------------------------------------------------------------ the checkout's files
+    @property
+    def compose_file(self) -> Path:
+        return self.workspace.compose_dir / "compose.yaml"
+
+    @property
+    def password_file(self) -> Path:
+        """The lab's generated Grafana admin password (when GRAFANA_ADMIN_PASSWORD is not set)."""
+        return self.workspace.cache_dir / "grafana-admin-password"
 
     # ------------------------------------------------------------------ environment
-    def grafana(self) -> tuple[bool, str]:
+    def grafana_available(self) -> Availability:
         """Whether Grafana can run here, and why not."""
-        chosen = images.read_env()
+        chosen = images.read_env(self.workspace.images_env)
         if self.env.get("GRAFANA_IMAGE") or os.environ.get("GRAFANA_IMAGE") or chosen.get("GRAFANA_IMAGE"):
-            return True, ""
-        if images.IMAGES_ENV.exists():
-            pin = images.pins().get("GRAFANA_IMAGE", "grafana/grafana")
-            return False, (f"its image {pin} is not on this machine and no registry answers "
-                           f"(`llmobs setup` found none; set GRAFANA_IMAGE to a copy you have)")
-        return True, ""
+            return Availability(True, "")
+        if self.workspace.images_env.exists():
+            pin = images.pins(self.workspace.compose_dir).get("GRAFANA_IMAGE", "grafana/grafana")
+            return Availability(False, f"its image {pin} is not on this machine and no registry answers "
+                                       "(`llmobs setup` found none; set GRAFANA_IMAGE to a copy you have)")
+        return Availability(True, "")
 
     def environment(self) -> dict[str, str]:
-        env = {**images.read_env(), **os.environ, **self.env}
+        env = {**images.read_env(self.workspace.images_env), **os.environ, **self.env}
         if "LLMOBS_HOST_ROOTFS" not in env and not root_is_shared():
-            UNSHARED_ROOT.mkdir(parents=True, exist_ok=True)
-            env.update(LLMOBS_HOST_ROOTFS=str(UNSHARED_ROOT), LLMOBS_HOST_ROOTFS_PROPAGATION="rprivate")
+            unshared = self.workspace.cache_dir / "host-root-unshared"
+            unshared.mkdir(parents=True, exist_ok=True)
+            env.update(LLMOBS_HOST_ROOTFS=str(unshared), LLMOBS_HOST_ROOTFS_PROPAGATION="rprivate")
         if not env.get("GRAFANA_ADMIN_PASSWORD"):
-            env["GRAFANA_ADMIN_PASSWORD"] = self._lab_password() if self.grafana()[0] else secrets.token_urlsafe(18)
+            env["GRAFANA_ADMIN_PASSWORD"] = (self._lab_password() if self.grafana_available().available
+                                             else secrets.token_urlsafe(18))
         return env
 
     def _lab_password(self) -> str:
         """The lab's generated Grafana password: made once, kept with the lab's Grafana volume."""
-        if not PASSWORD_FILE.exists():
-            PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
-            PASSWORD_FILE.touch(mode=0o600)
-            PASSWORD_FILE.write_text(secrets.token_urlsafe(18), encoding="utf-8")
-        return PASSWORD_FILE.read_text(encoding="utf-8").strip()
+        path = self.password_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(18), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
 
     def compose(self, *args: str, check: bool = True, capture: bool = True,
                 timeout: float | None = None) -> subprocess.CompletedProcess:
-        command = ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", self.project]
+        command = ["docker", "compose", "-f", str(self.compose_file), "-p", self.project]
         for profile in self.profiles:
             command += ["--profile", profile]
         result = subprocess.run([*command, *args], env=self.environment(), capture_output=capture, text=True,
@@ -126,7 +136,7 @@ class Lab:
             notes.append("node_exporter cannot mount the host's root: / is not a shared mount here (no "
                          "systemd?), so it reports CPU and memory but filesystems only as its container sees "
                          "them. `mount --make-rshared /` fixes it.")
-        grafana, reason = self.grafana()
+        grafana, reason = self.grafana_available()
         if not grafana and "grafana" in services:
             services.remove("grafana")
             notes.append(f"Grafana is skipped: {reason}. Everything else runs; its dashboards are still "
@@ -162,7 +172,7 @@ class Lab:
         """The host directory the service's configuration is mounted from."""
         variable, default, _mount = CONFIG_DIRS[service]
         value = self.environment().get(variable) or default
-        return Path(value) if Path(value).is_absolute() else (COMPOSE_DIR / value).resolve()
+        return Path(value) if Path(value).is_absolute() else (self.workspace.compose_dir / value).resolve()
 
     def container(self, service: str) -> str:
         result = self.compose("ps", "--quiet", service)
@@ -172,87 +182,12 @@ class Lab:
 
     def apply(self, service: str, files: dict[str, str]) -> str:
         """Validate and apply configuration files of a running service (llmobs.reload)."""
-        from llmobs import reload
-
         return reload.apply(service, self.config_dir(service), files, container=self.container(service),
                             mount=CONFIG_DIRS[service][2], url=self.url(service))
 
     def topology(self) -> LabTopology:
-        return load_topology(TOPOLOGY)
+        return load_topology(self.workspace.lab_topology)
 
     def ps(self) -> list[dict]:
         out = self.compose("ps", "--all", "--format", "json").stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-lab_app = typer.Typer(no_args_is_help=True, help="The single-host lab (compose/): up, down, status.")
-console = Console()
-ProjectOpt = Annotated[str, typer.Option("--project", "-p", envvar="LLMOBS_LAB_PROJECT", help="compose project")]
-
-
-@lab_app.command()
-def up(project: ProjectOpt = DEFAULT_PROJECT,
-       gpu: Annotated[bool, typer.Option("--gpu", help="the real dcgm-exporter too (needs an NVIDIA GPU)")] = False,
-       sim: Annotated[bool, typer.Option("--sim/--no-sim", help="the simulated GPU servers")] = True) -> None:
-    """Bring the lab up: Prometheus, Alertmanager, node_exporter, Grafana (when its image exists), and
-    simulated GPU servers with vLLM traffic, an alert sink, or with --gpu the real dcgm-exporter."""
-    profiles = (("sim",) if sim else ()) + (("gpu",) if gpu else ())
-    lab = Lab(project=project, profiles=profiles)
-    try:
-        notes = lab.up()
-    except (LabError, subprocess.TimeoutExpired) as error:
-        console.print(f"[red]the lab did not come up:[/red] {error}")
-        raise typer.Exit(1) from None
-    for note in notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
-    status(project)
-
-
-@lab_app.command()
-def down(project: ProjectOpt = DEFAULT_PROJECT,
-         volumes: Annotated[bool, typer.Option("--volumes", help="also delete the data volumes")] = False) -> None:
-    """Stop the lab; Prometheus' data, Alertmanager's silences and Grafana's state are kept."""
-    Lab(project=project, profiles=("sim", "gpu")).down(volumes)
-
-
-@lab_app.command("reload")
-def reload_config(service: Annotated[str, typer.Argument(help="prometheus or alertmanager")],
-                  project: ProjectOpt = DEFAULT_PROJECT) -> None:
-    """Validate the lab's current configuration (after `llmobs generate`) inside the running service with its
-    own checker, then reload it; a rejected configuration leaves the service as it was."""
-    from llmobs.errors import ConfigError
-
-    lab = Lab(project=project)
-    try:
-        report = lab.apply(service, {})
-    except (ConfigError, LabError) as error:
-        console.print(f"[red]not reloaded:[/red] {error}")
-        raise typer.Exit(1) from None
-    console.print(report.strip())
-    console.print(f"{service} reloaded")
-
-
-@lab_app.command()
-def status(project: ProjectOpt = DEFAULT_PROJECT) -> None:
-    """What runs, where it answers, and the faults in force."""
-    lab = Lab(project=project, profiles=("sim", "gpu"))
-    simulated = {host.name for host in lab.topology().simulated()}
-    table = Table("service", "state", "health", "address")
-    running = set()
-    for entry in lab.ps():
-        service = entry.get("Service", "")
-        running.add(service)
-        address = ""
-        try:
-            if service in PUBLISHED:
-                address = lab.url(service)
-            elif service in simulated:
-                address = f"{lab.control_url(service)} (fault port)"
-        except LabError:
-            address = "-"
-        table.add_row(service, entry.get("State", ""), entry.get("Health", ""), address)
-    console.print(table)
-    if "grafana" in running and PASSWORD_FILE.exists() and not os.environ.get("GRAFANA_ADMIN_PASSWORD"):
-        console.print(f"Grafana: user admin, password in {PASSWORD_FILE}")
-    console.print("Faults: `llmobs fault kinds`, `llmobs fault inject <host> <fault> ...`, `llmobs fault list`")

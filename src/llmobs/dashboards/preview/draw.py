@@ -1,32 +1,35 @@
-"""Preview a dashboard without Grafana: run its panel queries against a real Prometheus and draw the result.
-
-Where no Grafana runs (its image could not be had where the kit was built) this still shows what a dashboard
-shows: every panel at its gridPos on Grafana's 24-column grid, fed by its own PromQL with the variables at
-"All" (as `llmobs dashboards probe` sends them), time series as lines in the panel's unit, stats as a number
-coloured by the panel's thresholds, tables as their first rows, and "No data" where a query returned nothing.
-The styling is only Grafana-like; the queries are the dashboard's.
-"""
+"""Drawing a dashboard with matplotlib: Grafana's 24-column grid in inches, a panel frame per gridPos, and a
+renderer per panel kind (time series, heatmap, stat, table, row), in Grafana's dark theme."""
 
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import is_color_like
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
-from llmobs.dashboards.lint import dashboard_queries
-from llmobs.dashboards.live import LIVE_BUILTINS, instant_query, range_query, substitute_live, variable_values
+from llmobs.dashboards.preview.fetch import PanelData, Series, table_frame
+from llmobs.dashboards.preview.units import (
+    BACKGROUND,
+    BORDER,
+    MUTED,
+    NAMED_COLORS,
+    PANEL,
+    TEXT,
+    color_of,
+    field_config,
+    format_value,
+    threshold_color,
+)
 
 GRID_COLUMNS = 24
 FIGURE_WIDTH_IN = 20.0
@@ -35,8 +38,6 @@ HEADER_IN = 0.55
 GAP_IN = 0.06
 TITLE_IN = 0.26
 DPI = 80
-SCRAPE_INTERVAL_S = 15          # the lab's (and Grafana's timeInterval default in the provisioning)
-MAX_POINTS = 240                # Grafana asks for about one point per pixel; a preview needs fewer
 MAX_LEGEND_SERIES = 8
 # Font sizes (points) and what they take on the figure (inches): an average character, a line.
 TITLE_FONT, LEGEND_FONT, TICK_FONT, TABLE_FONT = 10, 7, 7, 8
@@ -44,252 +45,9 @@ TITLE_CHAR_IN, LEGEND_CHAR_IN, MUTED_CHAR_IN, TABLE_CHAR_IN, TABLE_HEADER_CHAR_I
 LEGEND_HANDLE_IN, LEGEND_ROW_IN, TABLE_ROW_IN = 0.35, 0.16, 0.19
 Y_TICKS_IN, X_TICKS_IN = 0.62, 0.2
 TIME_TICK_STEPS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
-INSTANT_PANELS = frozenset({"stat", "gauge", "bargauge", "table"})
-
-# Grafana's dark theme.
-BACKGROUND = "#111217"
-PANEL = "#181b1f"
-BORDER = "#2c3235"
-TEXT = "#ccccdc"
-MUTED = "#8e8e9e"
-NAMED_COLORS = {
-    "green": "#73BF69", "red": "#F2495C", "orange": "#FF9830", "yellow": "#FADE2A", "blue": "#5794F2",
-    "purple": "#B877D9", "dark-red": "#C4162A", "dark-orange": "#FA6400", "dark-green": "#37872D",
-    "text": TEXT, "transparent": PANEL,
-}
 # Grafana's classic palette, in its order.
 PALETTE = ("#7EB26D", "#EAB839", "#6ED0E0", "#EF843C", "#E24D42", "#1F78C1", "#BA43A9", "#705DA0",
            "#508642", "#CCA300", "#447EBC", "#C15C17", "#890F02", "#0A437C", "#6D1F62", "#584477")
-
-_LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-_COUNT = ("", "K", "M", "B", "T")
-# Unit id -> (step between prefixes, symbols from the unit itself upwards).
-_SCALED_UNITS = {
-    "short": (1000, ("", " K", " Mil", " Bil", " Tri")),
-    "watt": (1000, (" W", " kW", " MW", " GW")),
-    "hertz": (1000, (" Hz", " kHz", " MHz", " GHz", " THz")),
-    "Bps": (1000, (" B/s", " kB/s", " MB/s", " GB/s", " TB/s")),
-    "decbytes": (1000, (" B", " kB", " MB", " GB", " TB")),
-    "bytes": (1024, (" B", " KiB", " MiB", " GiB", " TiB")),
-    "mbytes": (1024, (" MiB", " GiB", " TiB", " PiB")),
-    "reqps": (1000, tuple(f"{prefix} req/s" for prefix in _COUNT)),
-    "ops": (1000, tuple(f"{prefix} ops/s" for prefix in _COUNT)),
-}
-_FIXED_UNITS = {"percent": "%", "celsius": " °C", "kwatth": " kWh", "none": ""}
-_DURATIONS = ((86400, " day"), (3600, " h"), (60, " min"), (1, " s"), (1e-3, " ms"), (1e-6, " µs"), (1e-9, " ns"))
-_SECONDS_PER = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
-
-
-# ------------------------------------------------------------------------------------------------ values
-def _number(value: float) -> str:
-    """A value with about three significant digits and no exponent for everyday magnitudes."""
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    decimals = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2 if magnitude >= 1 else None
-    text = f"{value:.3g}" if decimals is None else f"{value:.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
-
-
-def _scaled(value: float, step: int, symbols: tuple[str, ...]) -> str:
-    power = 0
-    while power < len(symbols) - 1 and abs(value) >= step ** (power + 1):
-        power += 1
-    return f"{_number(value / step ** power)}{symbols[power]}"
-
-
-def format_value(value: float | None, unit: str | None) -> str:
-    """A value as Grafana shows it in `unit` (fieldConfig unit ids; `count:<suffix>` is a custom count)."""
-    if value is None or math.isnan(value):
-        return "-"
-    unit = unit or "short"
-    if unit == "percentunit":
-        return f"{_number(value * 100)}%"
-    if unit in _FIXED_UNITS:
-        return f"{_number(value)}{_FIXED_UNITS[unit]}"
-    if unit in _SECONDS_PER:
-        seconds = value * _SECONDS_PER[unit]
-        divisor, symbol = next(((d, s) for d, s in _DURATIONS if abs(seconds) >= d), (1, " s"))
-        return f"{_number(seconds / divisor)}{symbol}"
-    if unit == "currencyUSD":
-        return ("-" if value < 0 else "") + "$" + _scaled(abs(value), 1000, _COUNT)
-    if unit.startswith("count:"):
-        suffix = unit.removeprefix("count:")
-        return _scaled(value, 1000, tuple(f"{prefix} {suffix}" for prefix in _COUNT))
-    step, symbols = _SCALED_UNITS.get(unit, (1000, tuple(f"{s} {unit}" for s in _SCALED_UNITS["short"][1])))
-    return _scaled(value, step, symbols)
-
-
-def threshold_color(value: float, thresholds: dict[str, Any] | None) -> str:
-    """The colour of the last absolute threshold step `value` reaches (the base step has value null)."""
-    color = "text"
-    for step in (thresholds or {}).get("steps", []):
-        if step.get("value") is None or value >= step["value"]:
-            color = step.get("color", color)
-    return color_of(color)
-
-
-def color_of(name: str) -> str:
-    """A Grafana colour name (or any matplotlib colour) as a matplotlib colour."""
-    if name in NAMED_COLORS:
-        return NAMED_COLORS[name]
-    return name if is_color_like(name) else TEXT
-
-
-def legend_name(legend_format: str | None, labels: dict[str, str], expr: str) -> str:
-    """The series name Grafana shows: the legend format filled in, or with `__auto` the labels (the
-    query itself for a series without labels)."""
-    if legend_format and legend_format != "__auto":
-        return _LEGEND_LABEL.sub(lambda match: labels.get(match.group(1), ""), legend_format).strip()
-    shown = {name: value for name, value in labels.items() if name != "__name__"}
-    if not shown:
-        return labels.get("__name__", expr)
-    return labels.get("__name__", "") + "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(shown.items())) + "}"
-
-
-def field_config(panel: dict[str, Any], name: str) -> dict[str, Any]:
-    """The field config of the field (series or column) called `name`: the defaults with the overrides
-    that match it (byName, byRegexp) applied, dotted property ids such as `custom.lineStyle` nested."""
-    defaults = panel.get("fieldConfig", {}).get("defaults", {})
-    config = {**defaults, "custom": dict(defaults.get("custom", {}))}
-    for override in panel.get("fieldConfig", {}).get("overrides", []):
-        if not _matches(override.get("matcher", {}), name):
-            continue
-        for prop in override.get("properties", []):
-            *parents, key = prop["id"].split(".")
-            target = config
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            target[key] = prop.get("value")
-    return config
-
-
-def _matches(matcher: dict[str, Any], name: str) -> bool:
-    """Whether an override's field matcher selects the field `name` (other matchers select nothing here)."""
-    pattern = str(matcher.get("options", ""))
-    if matcher.get("id") == "byName":
-        return name == pattern
-    return matcher.get("id") == "byRegexp" and re.search(pattern, name) is not None
-
-
-# ------------------------------------------------------------------------------------------------ data
-@dataclass(frozen=True)
-class Series:
-    """One series of a panel, its values on the panel's time grid (NaN where Prometheus had none)."""
-
-    name: str
-    labels: dict[str, str]
-    ref: str
-    values: tuple[float, ...]
-
-
-@dataclass
-class PanelData:
-    """A panel and what its queries returned on its time grid (one point for an instant panel)."""
-
-    panel: dict[str, Any]
-    times: tuple[float, ...]
-    series: list[Series] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class PanelSummary:
-    """What one drawn panel got: how many series (0 is drawn as "No data") and the query errors."""
-
-    title: str
-    kind: str
-    series: int
-    errors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What `render` drew: the dashboard's title, the PNG, and a summary per top-level panel."""
-
-    dashboard: str
-    path: Path
-    panels: list[PanelSummary]
-
-    def empty(self) -> list[str]:
-        """Titles of the panels drawn as "No data"."""
-        return [panel.title for panel in self.panels if panel.kind != "row" and panel.series == 0]
-
-
-def time_grid(range_s: float, end: float) -> tuple[float, ...]:
-    """The query_range timestamps: Grafana's step (at least one scrape interval, at most MAX_POINTS
-    points), aligned to a multiple of the step as Grafana aligns its queries."""
-    step = max(SCRAPE_INTERVAL_S, math.ceil(range_s / MAX_POINTS / SCRAPE_INTERVAL_S) * SCRAPE_INTERVAL_S)
-    last = math.floor(end / step) * step
-    return tuple(last - step * i for i in range(int(range_s // step), -1, -1))
-
-
-def builtins_for(range_s: float, step: float) -> dict[str, str]:
-    """Grafana's built-in variables for this range and step ($__rate_interval: at least four scrapes)."""
-    rate_interval = max(step + SCRAPE_INTERVAL_S, 4 * SCRAPE_INTERVAL_S)
-    return {**LIVE_BUILTINS, "__interval": f"{step:g}s", "__interval_ms": f"{step * 1000:g}",
-            "__rate_interval": f"{rate_interval:g}s", "__range": f"{range_s:g}s", "__range_s": f"{range_s:g}",
-            "__range_ms": f"{range_s * 1000:g}"}
-
-
-def fetch(dashboard: dict[str, Any], prometheus_url: str, range_s: float, end: float) -> dict[int, PanelData]:
-    """Every panel's series by panel id: range queries on the time grid for time series and heatmaps,
-    instant queries at the end of the range for stats and tables."""
-    times = time_grid(range_s, end)
-    step = times[1] - times[0] if len(times) > 1 else range_s
-    values = {**variable_values(dashboard), **builtins_for(range_s, step)}
-    data: dict[int, PanelData] = {}
-    for panel, query in dashboard_queries(dashboard):
-        instant = panel.get("type") in INSTANT_PANELS
-        panel_data = data.setdefault(panel["id"], PanelData(panel, (times[-1],) if instant else times))
-        target = next(t for t in panel["targets"] if t.get("refId") == query.ref)
-        expr = substitute_live(query.expr, values)
-        try:
-            if instant:
-                results = instant_query(prometheus_url, expr, at=times[-1])
-            else:
-                results = range_query(prometheus_url, expr, times[0], times[-1], step)
-        except (OSError, RuntimeError) as error:
-            panel_data.errors.append(f"{query.ref}: {error}")
-            continue
-        for result in results:
-            # A scalar answer is a bare [time, value], without labels.
-            labels, points = ({}, [result]) if isinstance(result, list) else (
-                result.get("metric", {}), result.get("values") or [result["value"]])
-            by_time = {round(float(t)): float(v) for t, v in points}
-            panel_data.series.append(Series(
-                legend_name(target.get("legendFormat"), labels, expr), labels, query.ref,
-                tuple(by_time.get(round(t), math.nan) for t in panel_data.times)))
-    return data
-
-
-def table_frame(panel: dict[str, Any], series: Iterable[Series]) -> tuple[list[str], list[dict[str, Any]]]:
-    """(columns, rows) of a table panel: one row per label set, a value column per query ("Value", or
-    "Value #<ref>" with several queries, as Grafana names them), the queries merged on their labels (the
-    metric name and Time are left out), then the panel's `organize` transformation applied."""
-    several = len(panel.get("targets", [])) > 1
-    rows: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
-    label_names: set[str] = set()
-    value_names: list[str] = []
-    for one in series:
-        labels = {name: value for name, value in one.labels.items() if name != "__name__"}
-        label_names.update(labels)
-        value_name = f"Value #{one.ref}" if several else "Value"
-        if value_name not in value_names:
-            value_names.append(value_name)
-        rows.setdefault(tuple(sorted(labels.items())), dict(labels))[value_name] = one.values[-1]
-    columns = sorted(label_names) + value_names
-    for transformation in panel.get("transformations", []):
-        if transformation.get("id") != "organize":
-            continue
-        options = transformation.get("options", {})
-        excluded = {name for name, hidden in options.get("excludeByName", {}).items() if hidden}
-        order = options.get("indexByName", {})
-        columns = sorted((c for c in columns if c not in excluded), key=lambda c: order.get(c, len(order)))
-        renames = options.get("renameByName", {})
-        rows = {key: {renames.get(name, name): value for name, value in row.items()} for key, row in rows.items()}
-        columns = [renames.get(column, column) for column in columns]
-    return columns, list(rows.values())
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -604,52 +362,43 @@ DRAWERS: dict[str, Callable[[Drawing, Box, PanelData], None]] = {
 }
 
 
-def render(dashboard: dict[str, Any], prometheus_url: str, out: Path, range_s: float = 900) -> Preview:
-    """Query the last `range_s` seconds and draw one dashboard into the PNG `out`; returns what each
-    top-level panel got."""
-    end = time.time()
-    data = fetch(dashboard, prometheus_url, range_s, end)
-    panels = dashboard.get("panels", [])
-    drawing = Drawing(max((p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels), default=0))
-    title = dashboard.get("title", "?")
+def draw_panel(drawing: Drawing, panel: dict[str, Any], data: PanelData) -> None:
+    """A top-level panel at its gridPos: its renderer, or a message for a query error, a kind the preview
+    does not draw, or no data."""
+    kind = panel.get("type", "?")
+    if kind == "row":
+        draw_row(drawing, panel)
+        return
+    box = panel_box(panel["gridPos"])
+    if data.errors:
+        drawing.message(drawing.frame(box, panel.get("title", "")), f"Query error: {data.errors[0]}",
+                        NAMED_COLORS["red"])
+    elif kind not in DRAWERS:
+        drawing.message(drawing.frame(box, panel.get("title", "")), f"{kind} panels are not previewed")
+    elif not data.series:
+        drawing.message(drawing.frame(box, panel.get("title", "")), "No data")
+    else:
+        DRAWERS[kind](drawing, box, data)
+
+
+def draw_header(drawing: Drawing, title: str, range_s: float, end: float) -> None:
+    """The dashboard's title, and what the picture is: which range, and not a Grafana screenshot."""
     drawing.text(GAP_IN, HEADER_IN * 0.38, title, fontsize=18, fontweight="bold", va="center")
     drawing.text(GAP_IN, HEADER_IN * 0.8, (
         f"last {_duration_text(range_s)} until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(end))}, every "
         "variable at All  ·  a preview drawn by `llmobs dashboards preview` from Prometheus' answers to the "
         "panels' own queries, not a Grafana screenshot"), fontsize=LEGEND_FONT + 2, color=MUTED, va="center")
-    summaries = []
-    for panel in panels:
-        kind = panel.get("type", "?")
-        if kind == "row":
-            draw_row(drawing, panel)
-            summaries.append(PanelSummary(panel.get("title", ""), kind, 0))
-            continue
-        panel_data = data.get(panel.get("id"), PanelData(panel, ()))
-        box = panel_box(panel["gridPos"])
-        if panel_data.errors:
-            drawing.message(drawing.frame(box, panel.get("title", "")), f"Query error: {panel_data.errors[0]}",
-                            NAMED_COLORS["red"])
-        elif kind not in DRAWERS:
-            drawing.message(drawing.frame(box, panel.get("title", "")), f"{kind} panels are not previewed")
-        elif not panel_data.series:
-            drawing.message(drawing.frame(box, panel.get("title", "")), "No data")
-        else:
-            DRAWERS[kind](drawing, box, panel_data)
-        summaries.append(PanelSummary(panel.get("title", ""), kind, len(panel_data.series),
-                                      tuple(panel_data.errors)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _save_png(drawing.figure, out)
-    return Preview(title, out, summaries)
 
 
-def _save_png(figure: Figure, out: Path) -> None:
+def save_png(drawing: Drawing, out: Path) -> None:
     """Write the figure as a 256-colour PNG: a dashboard has few colours, and the palette makes the file a
     third of the size without a visible change (Pillow comes with matplotlib)."""
     from PIL import Image
 
-    canvas = FigureCanvasAgg(figure)
+    canvas = FigureCanvasAgg(drawing.figure)
     canvas.draw()
     image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
+    out.parent.mkdir(parents=True, exist_ok=True)
     image.quantize(256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
 
 

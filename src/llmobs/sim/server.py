@@ -1,0 +1,155 @@
+"""The simulators' HTTP side: a server whose going down also cuts kept-alive connections, a `Listener` that
+can be stopped and started again (a process going down and back), and one JSON request handler that
+dispatches (method, path) through a route table.
+
+`http.server` is used on purpose: a simulated "down" must close the connection Prometheus reuses for its
+scrapes, which needs the server's own list of open connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from llmobs.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class _Server(ThreadingHTTPServer):
+    """Keeps its open connections, so that going down also drops the keep-alive ones (Prometheus reuses
+    its scrape connection: closing only the listening socket would leave the target up)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
+        super().__init__(address, handler)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class Listener:
+    """An HTTP server on its own thread that can be stopped and started again (a process going down)."""
+
+    def __init__(self, name: str, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
+        self.name, self.address, self.handler = name, address, handler
+        self.server: _Server | None = None
+
+    def start(self) -> None:
+        if self.server is None:
+            self.server = _Server(self.address, self.handler)
+            threading.Thread(target=self.server.serve_forever, name=self.name, daemon=True).start()
+            log.info("%s listening on %s:%d", self.name, self.address[0] or "*", self.address[1])
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server.drop_connections()
+            self.server = None
+            log.info("%s stopped", self.name)
+
+    @property
+    def up(self) -> bool:
+        return self.server is not None
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes | str | dict | list
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]  # the last value of each parameter
+    handler: JsonHandler
+
+    def json(self) -> Any:
+        """The body as JSON (an empty body is `{}`); a ConfigError when it is not JSON."""
+        length = int(self.handler.headers.get("Content-Length") or 0)
+        raw = self.handler.rfile.read(length) if length else b"{}"
+        try:
+            return json.loads(raw or b"{}")
+        except json.JSONDecodeError as error:
+            raise ConfigError("body", f"not JSON: {error}", "send a JSON object") from None
+
+
+Route = Callable[[Request], Reply | None]  # None: no answer at all (the connection is closed)
+
+
+def error_reply(error: ConfigError) -> Reply:
+    """A refused request: 400 with the field, the problem and the fix (what `llmobs fault` prints)."""
+    return Reply(HTTPStatus.BAD_REQUEST, {"error": str(error), "field": error.field, "problem": error.problem,
+                                          "fix": error.fix})
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Dispatches each request to `routes[(method, path)]`, or to `not_found`; a ConfigError a route raises
+    becomes a 400 that names the field and the fix."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "llmobs-sim"
+    routes: ClassVar[dict[tuple[str, str], Route]] = {}
+    not_found: ClassVar[Route]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def dispatch(self) -> None:
+        split = urlsplit(self.path)
+        request = Request(self.command, split.path, {k: v[-1] for k, v in parse_qs(split.query).items()}, self)
+        route = self.routes.get((self.command, split.path), type(self).not_found)
+        try:
+            reply = route(request)
+        except ConfigError as error:
+            reply = error_reply(error)
+        if reply is None:
+            self.close_connection = True
+            return
+        self.send(reply)
+
+    def send(self, reply: Reply) -> None:
+        body = json.dumps(reply.body, indent=1) if isinstance(reply.body, dict | list) else reply.body
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def handler(name: str, routes: dict[tuple[str, str], Route], not_found: Route) -> type[JsonHandler]:
+    """A JsonHandler class for `routes`; only their methods are served (others: 501, as http.server does)."""
+    members: dict[str, Any] = {"routes": routes, "not_found": staticmethod(not_found)}
+    members.update({f"do_{method}": JsonHandler.dispatch for method in {method for method, _ in routes}})
+    return type(name, (JsonHandler,), members)
