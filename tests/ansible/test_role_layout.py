@@ -156,8 +156,10 @@ def _same_as_base(scenario: object, base: object, path: str = "") -> list[str]:
     return [path] if scenario == base else []
 
 
-@pytest.mark.parametrize("scenario", sorted(REPO.glob("roles/*/molecule/*/molecule.yml")) +
-                         [REPO / "molecule/site/molecule.yml"], ids=lambda p: p.parent.relative_to(REPO).as_posix())
+SCENARIO_FILES = [*sorted(REPO.glob("roles/*/molecule/*/molecule.yml")), REPO / "molecule/site/molecule.yml"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_FILES, ids=lambda p: p.parent.relative_to(REPO).as_posix())
 def test_every_scenario_states_only_its_differences_from_the_shared_base(scenario: Path) -> None:
     base = yaml.safe_load((REPO / ".config/molecule/config.yml").read_text())
     repeated = _same_as_base(yaml.safe_load(scenario.read_text()) or {}, base)
