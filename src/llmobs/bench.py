@@ -2,37 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
-from typing import Annotated, Any
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from llmobs.fleetbench import report
+from llmobs.fleetbench.run import Options, build, run_dir
+from llmobs.fleetbench.synth import fleet_settings
 from llmobs.generate import ARTIFACTS
 from llmobs.settings import load_settings
 from llmobs.workspace import Workspace
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print timings (no pass/fail).")
 console = Console()
-
-
-def fleet_settings(hosts: int, gpus_per_host: int = 8, engines_per_host: int = 2, models: int = 10) -> dict[str, Any]:
-    """Settings of a synthetic fleet: `hosts` GPU servers, each with engines over its GPUs, and per-model
-    SLO targets for every model."""
-    per_engine = gpus_per_host // engines_per_host
-    endpoints = {
-        f"gpu-node-{h:03d}": [
-            {"model": f"model-{(h * engines_per_host + e) % models}", "port": 8000 + e,
-             "gpus": list(range(e * per_engine, (e + 1) * per_engine))}
-            for e in range(engines_per_host)
-        ]
-        for h in range(hosts)
-    }
-    return {
-        "vllm_endpoints": endpoints,
-        "slo": {"models": {f"model-{m}": {"ttft_seconds": 2.5, "ttft_objective": 0.95} for m in range(models)}},
-    }
 
 
 @bench_app.command("generate")
@@ -64,3 +52,34 @@ def bench_generate(
         console.print(f"  {name:<28} min {min(times):.3f} s  median {statistics.median(times):.3f} s")
     console.print(f"render everything: min {min(totals):.3f} s, median {statistics.median(totals):.3f} s "
                   f"over {repeat} runs; {count} files, {size / 1e6:.2f} MB")
+
+
+@bench_app.command("fleet")
+def bench_fleet(
+    hosts: Annotated[list[int], typer.Option(help="GPU servers (8 GPUs each); repeat for a growth run.")],
+    hours: Annotated[float, typer.Option(min=0.25, help="Hours of data (dashboards open on 3 h).")] = 3.0,
+    engines_per_host: Annotated[int, typer.Option(min=1, max=8, help="vLLM servers per host.")] = 2,
+    repeat: Annotated[int, typer.Option(min=5, help="Runs of each query; p50 and p95 are printed.")] = 5,
+    workdir: Annotated[Path, typer.Option(help="Where each run's TSDB and result.json go (relative: to the "
+                                          "checkout).")] = Path(".cache/bench-fleet"),
+    reuse: Annotated[bool, typer.Option(help="Measure again the TSDB the last run of this N and H built (while "
+                                       "its data is fresh: up to 30 min after that run started).")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Draw the growth curve of every run's result here (PNG).")] = None,
+) -> None:
+    """Build a real TSDB for a synthetic fleet (llmobs.sim's series, promtool's backfill, recording rules
+    backfilled), then time every dashboard panel, the official dashboards' raw queries and every rule group
+    with a live Prometheus 3.5 over it. Prints a table per run and one summary line per N."""
+    wide = Console(width=160)
+    lines, results = [], []
+    for n in hosts:
+        options = Options(n, hours, engines_per_host, repeat, workdir=workdir, reuse=reuse)
+        result = build(options, console.print)
+        data = json.loads(json.dumps(asdict(result)))
+        report.print_tables(data, wide)
+        lines.append(report.summary_line(data))
+        results.append(run_dir(options) / "result.json")
+    for line in lines:
+        print(line)
+    if plot:
+        report.plot_growth(results, plot)
+        console.print(f"growth curve: {plot}")

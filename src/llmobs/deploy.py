@@ -278,10 +278,23 @@ def dcgm_files(settings: dict[str, Any] | None) -> dict[str, str]:
     return {"counters.csv": dcgm_csv.render(site_settings(settings))}
 
 
+def reached_at(listen_address: str, host_address: str) -> str:
+    """The host part of the URL users reach a service at, from the address it is published on: the host's
+    own address for every interface, localhost for loopback (an SSH tunnel), else that address."""
+    if listen_address in ("0.0.0.0", "::", ""):
+        address = host_address
+    elif listen_address.startswith("127.") or listen_address in ("::1", "localhost"):
+        return "localhost"
+    else:
+        address = listen_address
+    return f"[{address}]" if ":" in address else address
+
+
 # The filters the roles use: `{{ x | llmobs_<name>(...) }}` calls FILTERS[name](x, ...).
 FILTERS: dict[str, Callable[..., Any]] = {
     "settings_validate": settings_validate,
     "image_pin": image_pin,
+    "reached_at": reached_at,
     "compose_override": compose_override,
     "prometheus_files": prometheus_files,
     "prometheus_scrape_secrets": prometheus_scrape_secrets,

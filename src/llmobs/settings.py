@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,6 +50,8 @@ class Thresholds(Strict):
     gpu_temp_margin_critical_celsius: float = Field(ge=0, le=30)
     gpu_throttle_ratio_warning: Ratio
     gpu_power_over_limit_ratio: float = Field(gt=1, le=2)
+    nvlink_crc_errors_per_second_warning: float = Field(ge=0)
+    pcie_replays_per_minute_warning: float = Field(ge=0)
     kv_cache_usage_warning: float = Field(gt=0, le=1)
     preemptions_per_second_warning: float = Field(gt=0)
     queue_waiting_requests_warning: int = Field(gt=0)
@@ -71,12 +74,18 @@ class Thresholds(Strict):
         return self
 
 
+# vLLM's --custom-histogram-buckets: {bucket family: boundaries}, e.g. {time_to_first_token: [0.5, 1, 3]}.
+HistogramBuckets = dict[str, tuple[float, ...]]
+_BUCKETS_HELP = "the engines' --custom-histogram-buckets ({family: boundaries}); latency targets must be among them"
+
+
 class SloTargets(Strict):
     availability_objective: Ratio
     ttft_seconds: float = Field(gt=0)
     ttft_objective: Ratio
     inter_token_latency_seconds: float = Field(gt=0)
     inter_token_latency_objective: Ratio
+    histogram_buckets: HistogramBuckets = Field(default_factory=dict, description=_BUCKETS_HELP)
 
 
 class SloOverride(Strict):
@@ -87,6 +96,7 @@ class SloOverride(Strict):
     ttft_objective: Ratio | None = None
     inter_token_latency_seconds: float | None = Field(None, gt=0)
     inter_token_latency_objective: Ratio | None = None
+    histogram_buckets: HistogramBuckets | None = Field(None, description=_BUCKETS_HELP)
 
 
 class Slo(Strict):
@@ -304,24 +314,48 @@ def defaults() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def _check_declared_buckets(scope: str, targets: SloTargets, catalog: catalog_mod.Catalog) -> list[ConfigError]:
+    """Declared bucket families must be vLLM's, their boundaries strictly ascending."""
+    errors = []
+    for family, bounds in targets.histogram_buckets.items():
+        field = f"{scope}.histogram_buckets.{family}"
+        if family not in catalog.bucket_families:
+            errors.append(ConfigError(field, "not a bucket family of vLLM",
+                                      f"use one of {', '.join(sorted(catalog.bucket_families))}"))
+        elif not bounds or any(b <= a for a, b in pairwise(bounds)):
+            errors.append(ConfigError(field, f"boundaries {list(bounds)} are not strictly ascending",
+                                      "list them as given to vLLM's --custom-histogram-buckets, smallest first"))
+    return errors
+
+
 def _check_slo_buckets(settings: Settings, catalog: catalog_mod.Catalog) -> list[ConfigError]:
-    """Latency SLO targets must be real bucket boundaries, or `le` selects no series at all."""
+    """Latency SLO targets must be real bucket boundaries (vLLM's, or those the settings declare for the
+    engines' --custom-histogram-buckets), or `le` selects no series at all."""
     errors = []
     scopes = [("slo.defaults", settings.slo.defaults)] + [
         (f"slo.models.{name}", settings.slo.targets_for(name)) for name in settings.slo.models
     ]
     for scope, targets in scopes:
+        declared_errors = _check_declared_buckets(scope, targets, catalog)
+        errors += declared_errors
+        if declared_errors:
+            continue
         for slo in catalog.slos.slos:
             if slo.latency is None:
                 continue
             metric = catalog.metric(slo.latency.histograms[0])
             value = getattr(targets, slo.latency.threshold)
-            bounds = catalog.buckets_of(metric)
+            declared = metric.buckets in targets.histogram_buckets
+            bounds = targets.histogram_buckets.get(metric.buckets) or catalog.buckets_of(metric)
             if value not in bounds:
                 nearest = min(bounds, key=lambda b: abs(b - value))
+                where = (f"one of the boundaries declared in {scope}.histogram_buckets.{metric.buckets}" if declared
+                         else f"a bucket boundary of {metric.name}")
                 errors.append(ConfigError(
-                    f"{scope}.{slo.latency.threshold}", f"{value} is not a bucket boundary of {metric.name}",
-                    f"use a boundary such as {nearest} (boundaries: {', '.join(map(str, bounds))})",
+                    f"{scope}.{slo.latency.threshold}", f"{value} is not {where}",
+                    f"use a boundary such as {nearest} (boundaries: {', '.join(map(str, bounds))})"
+                    + ("" if declared else f", or declare the engines' --custom-histogram-buckets in "
+                                           f"{scope}.histogram_buckets.{metric.buckets}"),
                 ))
     return errors
 

@@ -116,3 +116,13 @@ def test_image_pins_come_from_the_compose_service_files() -> None:
     assert deploy.image_pin(str(services / "prometheus.yaml"), "PROMETHEUS_IMAGE").startswith("prom/prometheus:v")
     with pytest.raises(ConfigError, match="NO_SUCH_IMAGE"):
         deploy.image_pin(str(services / "prometheus.yaml"), "NO_SUCH_IMAGE")
+
+
+@pytest.mark.parametrize(("listen", "host", "expected"), [
+    ("0.0.0.0", "10.0.0.10", "10.0.0.10"), ("::", "mon-01.example.net", "mon-01.example.net"),
+    ("127.0.0.1", "10.0.0.10", "localhost"), ("10.0.0.12", "10.0.0.10", "10.0.0.12"), ("::", "fd00::10", "[fd00::10]"),
+])
+def test_external_urls_name_the_address_users_reach(listen: str, host: str, expected: str) -> None:
+    """Prometheus' and Alertmanager's external URLs (the alerts' generatorURL, the silence links) never
+    name a container id or a wildcard address."""
+    assert deploy.reached_at(listen, host) == expected

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.error import HTTPError
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import yaml
@@ -247,6 +247,9 @@ def test_fault_is_notified_with_its_labels_and_resolved(finished_campaign: Campa
         assert labels["UUID"] == outcome.uuid and labels.get("modelName"), labels
     assert labels.get("host") or case.alert.endswith("BudgetBurn"), labels   # SLOs are per model
     assert outcome.alert["annotations"].get("runbook_url") and outcome.alert["annotations"].get("description")
+    # The source link names Prometheus' external URL (compose default: localhost), not its container's id.
+    source = urlsplit(outcome.alert["generatorURL"])
+    assert (source.hostname, source.path) == ("localhost", "/graph"), outcome.alert["generatorURL"]
     assert outcome.resolved, f"{case.alert} fired but its resolved notification never came after the repair"
 
 

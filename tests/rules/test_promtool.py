@@ -32,6 +32,8 @@ SITE = {
     "slo": {"period": "28d", "models": {
         "meta-llama/Llama-3.1-70B-Instruct": {"ttft_seconds": 2.5, "ttft_objective": 0.95},
         "qwen2.5-7b": {"availability_objective": 0.995, "inter_token_latency_seconds": 0.05},
+        # Engines started with --custom-histogram-buckets: a TTFT target on one of their own boundaries.
+        "mistral-small": {"ttft_seconds": 3.0, "histogram_buckets": {"time_to_first_token": [0.5, 1.0, 3.0, 6.0]}},
     }},
 }
 
@@ -97,6 +99,9 @@ def test_site_settings_pass_their_own_unit_tests(tmp_path: Path, promtool: str) 
     write_tree(tmp_path, files)
     assert 'node="gpu-node-1"' in files["prometheus/tests/gpu.test.yml"]
     assert 'model_name="meta-llama/Llama-3.1-70B-Instruct"' in files["prometheus/rules/slo.yml"]
+    # The model's SLO reads the boundary its engines declare (3 s is not one of vLLM's own).
+    assert 'vllm:time_to_first_token_seconds_bucket{le=~"3(\\\\.0)?", model_name="mistral-small"}' in \
+        files["prometheus/rules/slo.yml"]
     check = run(promtool, "check", "rules", *sorted((tmp_path / "prometheus" / "rules").glob("*.yml")))
     assert check.returncode == 0, check.stdout + check.stderr
     failures = _promtool_tests(promtool, sorted((tmp_path / "prometheus" / "tests").glob("*.test.yml")))

@@ -214,7 +214,8 @@ def test_a_served_page_has_the_releases_families_and_version() -> None:
 
 
 def test_vllm_0_8_counts_prefix_cache_blocks_under_the_old_names_only() -> None:
-    """vLLM 0.8 (recorded, not imitated): what a prefix-cache fallback for it would have to read."""
+    """vLLM 0.8 (recorded, not imitated): what the prefix-cache hit ratio's fallback reads
+    (instance_model:vllm_prefix_cache_hits:ratio_rate5m; its promtool test is in recording.test.yml)."""
     shapes = _shape((DATA / "vllm-0.8.5.post1.prom").read_text(encoding="utf-8"))
     assert "blocks" in shapes["vllm:gpu_prefix_cache_queries_total"]["help"]
     assert "blocks" in shapes["vllm:gpu_prefix_cache_hits_total"]["help"]

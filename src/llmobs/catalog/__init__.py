@@ -260,6 +260,8 @@ class AlertWindow(Strict):
 class RatioSli(Strict):
     metric: str
     error_matchers: str
+    refused: str | None = Field(None, description="counter of requests refused before they reach `metric`: "
+                                                  "failures, counted among the requests too")
     events: str = Field(description="what the objective counts, in words")
 
 
@@ -332,7 +334,7 @@ class Catalog(Strict):
                     raise ValueError(f"latency histogram {hist.name}: {source} is not a histogram of the catalog")
         for slo in self.slos.slos:
             if slo.ratio:
-                needed = [(slo.ratio.metric, "counter")]
+                needed = [(name, "counter") for name in (slo.ratio.metric, slo.ratio.refused) if name]
             else:
                 needed = [(name, "histogram") for name in slo.latency.histograms]
             for name, kind in needed:

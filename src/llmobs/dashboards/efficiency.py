@@ -164,8 +164,8 @@ def kv_cache_headroom(ctx: Context) -> timeseries.Panel:
 
 def queue_by_engine(ctx: Context) -> timeseries.Panel:
     return timeseries_panel(
-        "Queue headroom by engine", "Requests waiting on each engine of the selected hosts. A queue that never"
-        " empties means the engine is at capacity." + ctx.alert_note(engine.WAITING), units.Short,
+        "Queue headroom by engine", "Requests waiting for capacity on each engine of the selected hosts. A queue"
+        " that never empties means the engine is at capacity." + ctx.alert_note(engine.WAITING), units.Short,
         [Target(ctx.hosts.sel(engine.WAITING), ENGINE)], thresholds=ctx.alert_steps(engine.WAITING), min_value=0,
         links=[common.engine_link(ctx)], width=8)
 

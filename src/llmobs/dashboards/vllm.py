@@ -203,7 +203,8 @@ def running(ctx: Context) -> timeseries.Panel:
 
 def waiting(ctx: Context) -> timeseries.Panel:
     return timeseries_panel(
-        "Waiting requests", "Requests queued, per instance." + ctx.alert_note(engine.WAITING), units.Short,
+        "Waiting requests", "Requests queued for capacity, per instance (without requests deferred for a LoRA"
+        " budget or a KV transfer)." + ctx.alert_note(engine.WAITING), units.Short,
         [Target(ctx.engines.sel(engine.WAITING), ENGINE)], thresholds=ctx.alert_steps(engine.WAITING), min_value=0,
         width=8, links=_gpu_link(ctx))
 

@@ -59,8 +59,12 @@ def sli_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
     if slo.ratio:
         metric, errors = slo.ratio.metric, slo.ratio.error_matchers
         total = f"sum by (model_name) (rate({scope.select(metric)}[{window}]))"
-        return (f"(\n  sum by (model_name) (rate({scope.select(metric, errors)}[{window}]))\n  or {total} * 0\n)\n"
-                f"/\n({total} > 0)")
+        failed = f"(\n  sum by (model_name) (rate({scope.select(metric, errors)}[{window}]))\n  or {total} * 0\n)"
+        if not slo.ratio.refused:
+            return f"{failed}\n/\n({total} > 0)"
+        # Refused requests never reach `metric`: failures, and requests, on top of it.
+        refused = f"(\n  sum by (model_name) (rate({scope.select(slo.ratio.refused)}[{window}]))\n  or {total} * 0\n)"
+        return f"(\n{failed}\n+\n{refused}\n)\n/\n({total} + {refused} > 0)"
     threshold = getattr(scope.targets, slo.latency.threshold)
 
     def bucket_rate(le: float | str) -> str:

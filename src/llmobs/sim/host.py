@@ -62,6 +62,15 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def engine_registry(engine: Engine) -> CollectorRegistry:
+    """What a vLLM server's /metrics serves: the engine's families and prometheus_client's process collectors."""
+    registry = CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    registry.register(engine.collector())
+    return registry
+
+
 class HostSim:
     """Owns the simulated hardware and software of one host and the threads that run them."""
 
@@ -215,10 +224,7 @@ class HostSim:
 
     def _engine_handler(self, engine: Engine) -> type[JsonHandler]:
         served = Served(engine)
-        registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=registry)
-        registry.register(engine.collector())
+        registry = engine_registry(engine)
 
         def models(request: Request) -> Reply:
             engine.count_http(request.path, "GET", "2xx")

@@ -108,7 +108,11 @@ class Fleet:
         def s(name: str, values: list[Sample], **extra: str) -> Series:
             return Series(name, {**labels, **extra}, values)
 
+        # NVLink counters, summed over the GPU's links; absent on PCIe cards.
+        nvlink = [s(f"DCGM_FI_DEV_NVLINK_{kind}_ERROR_COUNT_TOTAL", tl.flat(0))
+                  for kind in ("CRC_FLIT", "CRC_DATA", "REPLAY", "RECOVERY")] if spec.nvlink else []
         return [
+            *nvlink,
             s("DCGM_FI_DEV_GPU_TEMP", tl.flat(spec.slowdown_temp_celsius - margin)),
             s("DCGM_FI_DEV_SLOWDOWN_TEMP", tl.flat(spec.slowdown_temp_celsius)),
             s("DCGM_FI_DEV_GPU_TEMP_LIMIT", tl.flat(margin)),
@@ -127,6 +131,8 @@ class Fleet:
             s("DCGM_FI_DEV_ROW_REMAP_FAILURE", tl.flat(0)),
             s("DCGM_FI_DEV_ROW_REMAP_PENDING", tl.flat(0)),
             s("DCGM_FI_DEV_RETIRED_PENDING", tl.flat(0)),
+            # A healthy link replays a PCIe packet now and then (1 a minute when busy).
+            s("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", tl.ramp(tl.interval / 60 if busy else 0, 40)),
             s("DCGM_EXP_XID_ERRORS_COUNT", tl.flat(0), **window),
             # Power capping (busy) or idle clocks (idle): normal clocks events, never alerts.
             s("DCGM_EXP_CLOCK_EVENTS_COUNT", tl.flat(40 if busy else 60),
@@ -181,6 +187,15 @@ class Fleet:
             s("vllm:request_success_total", tl.ramp(requests * 0.005), finished_reason="abort"),
             s("vllm:request_success_total", tl.ramp(errors), finished_reason="error"),
         ]
+        if not old_names:
+            # vLLM 0.33: the queue by reason, and admission refusals (labels model_name and reason only).
+            refused = {"model_name": engine.model_name, **target}
+            series += [
+                s("vllm:num_requests_waiting_by_reason", tl.flat(2 if busy else 0), reason="capacity"),
+                s("vllm:num_requests_waiting_by_reason", tl.flat(0), reason="deferred"),
+                *(Series("vllm:admission_rejections_total", {**refused, "reason": reason}, tl.flat(0))
+                  for reason in ("max_num_queued_reqs", "max_num_queued_tokens")),
+            ]
         for spec in self.catalog.slos.slos:
             if not spec.latency:
                 continue

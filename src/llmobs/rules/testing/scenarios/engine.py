@@ -1,5 +1,6 @@
-"""vLLM engine faults: down (with and without the inventory), stuck, a backlog, a full KV cache with and
-without preemptions (on both metric generations), and failing requests. Faults start at 2m."""
+"""vLLM engine faults: down (with and without the inventory), stuck, a backlog (and a queue of deferred
+requests, which is none), a full KV cache with and without preemptions (on both metric generations),
+failing requests and requests refused at admission. Faults start at 2m."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ INJECT = TL.at(120)
 
 def scenarios(fleet: Fleet) -> list[Scenario]:
     return [engine_down(fleet, inventory=True), engine_down(fleet, inventory=False), engine_never_answered(fleet),
-            engine_stuck(fleet), queue_backlog(fleet), kv_cache_saturated(fleet, old_names=False),
+            engine_stuck(fleet), queue_backlog(fleet, old_names=False), queue_backlog(fleet, old_names=True),
+            deferred_queue(fleet), kv_cache_saturated(fleet, old_names=False),
             kv_cache_saturated(fleet, old_names=True), kv_cache_full_without_preemptions(fleet),
-            error_ratio(fleet, "warning"), error_ratio(fleet, "critical")]
+            error_ratio(fleet, "warning"), error_ratio(fleet, "critical"), admission_refusals(fleet)]
 
 
 def _fault(fleet: Fleet, name: str, inventory: bool = True) -> tuple[Scenario, Engine]:
@@ -80,16 +82,31 @@ def engine_stuck(fleet: Fleet) -> Scenario:
     return scenario
 
 
-def queue_backlog(fleet: Fleet) -> Scenario:
+def queue_backlog(fleet: Fleet, old_names: bool) -> Scenario:
+    """Requests wait for capacity: vLLM 0.33 reports them by reason, vLLM < 0.11 only as the whole queue."""
     waiting = fleet.t.queue_waiting_requests_warning + 30
-    scenario, engine = _fault(fleet, "requests pile up in the queue")
+    scenario = Scenario(f"requests pile up in the queue ({'vLLM < 0.11' if old_names else 'vLLM 0.33'})", TL)
+    engine = Engine("gpu-node-1", fleet.default_model())
+    scenario.series += fleet.vllm_engine(TL, engine, old_names=old_names)
     scenario.set("vllm:num_requests_waiting", TL.change(2, waiting, INJECT))
+    if not old_names:
+        scenario.set("vllm:num_requests_waiting_by_reason", TL.change(2, waiting, INJECT), reason="capacity")
     expected = fleet.expect(
         "VllmQueueBacklog", "warning", fleet.engine_labels(engine),
         f"Requests pile up on vLLM engine {engine.instance} ({engine.model_name})",
-        f"{engine.ref()} has {waiting} request(s) waiting (warning above {fleet.t.queue_waiting_requests_warning} "
-        "for 5 minutes).")
+        f"{engine.ref()} has {waiting} request(s) waiting for capacity (warning above "
+        f"{fleet.t.queue_waiting_requests_warning} for 5 minutes).")
     scenario.alert_tests += fires("VllmQueueBacklog", "6m50s", "7m20s", expected)
+    return scenario
+
+
+def deferred_queue(fleet: Fleet) -> Scenario:
+    """A long queue of requests deferred for a LoRA budget or a KV transfer is not saturation."""
+    deferred = fleet.t.queue_waiting_requests_warning + 30
+    scenario, _ = _fault(fleet, "a queue of deferred requests alone stays silent")
+    scenario.set("vllm:num_requests_waiting", TL.change(2, 2 + deferred, INJECT))
+    scenario.set("vllm:num_requests_waiting_by_reason", TL.change(0, deferred, INJECT), reason="deferred")
+    scenario.alert_tests += [alert_test(t, "VllmQueueBacklog") for t in ("7m20s", "10m")]
     return scenario
 
 
@@ -130,8 +147,30 @@ def error_ratio(fleet: Fleet, severity: str) -> Scenario:
         "VllmErrorRatioHigh", level, fleet.engine_labels(engine),
         f"vLLM engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
         "requests",
-        f"{engine.ref()} failed {percent(share)} of its finished requests over the last 5 minutes "
+        f"{engine.ref()} failed or refused {percent(share)} of its requests over the last 5 minutes "
         f"({level} above {getattr(fleet.t, f'engine_error_ratio_{level}'):g}).")
         for level in (("critical", "warning") if severity == "critical" else ("warning",))]
     scenario.alert_tests.append(alert_test("10m", "VllmErrorRatioHigh", *expected))
+    return scenario
+
+
+def admission_refusals(fleet: Fleet) -> Scenario:
+    """vLLM 0.33 refuses requests with 503 at its queue limit: they never finish, yet they are failures."""
+    share = min(0.9, fleet.t.engine_error_ratio_critical * 2)
+    scenario = Scenario(f"vLLM engine refuses {percent(share)} of its requests at admission (503)", TL)
+    engine = Engine("gpu-node-1", fleet.default_model())
+    scenario.series += fleet.vllm_engine(TL, engine)
+    requests = 10 * TL.interval
+    scenario.set("vllm:request_success_total", TL.ramp(requests * 0.95), finished_reason="stop")
+    scenario.set("vllm:request_success_total", TL.ramp(0), finished_reason="error")
+    scenario.set("vllm:admission_rejections_total", TL.ramp_change(0, requests * share / (1 - share), INJECT),
+                 reason="max_num_queued_reqs")
+    expected = [fleet.expect(
+        "VllmErrorRatioHigh", level, fleet.engine_labels(engine),
+        f"vLLM engine {engine.instance} ({engine.model_name}) fails {'many ' if level == 'critical' else ''}"
+        "requests",
+        f"{engine.ref()} failed or refused {percent(share)} of its requests over the last 5 minutes "
+        f"({level} above {getattr(fleet.t, f'engine_error_ratio_{level}'):g}).") for level in ("critical", "warning")]
+    scenario.alert_tests += [alert_test("1m50s", "VllmErrorRatioHigh"),
+                             alert_test("10m", "VllmErrorRatioHigh", *expected)]
     return scenario

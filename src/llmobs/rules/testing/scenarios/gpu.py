@@ -1,5 +1,6 @@
-"""GPU faults, from dcgm-exporter's series: XIDs by class, memory errors, heat, throttling, power, a GPU
-off the bus, and the exporter down or restarting. Each fault starts at 2m on a healthy, busy host."""
+"""GPU faults, from dcgm-exporter's series: XIDs by class, memory errors, heat, throttling, power, NVLink
+and PCIe link errors, a GPU off the bus, and the exporter down or restarting. Each fault starts at 2m on a
+healthy, busy host."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test
 
 TL = Timeline(10, 121)
 INJECT = TL.at(120)  # faults start at 2m
-# (code, alert, severity, class) of XIDs of every class the catalog knows.
+# (code, alert, severity, class) of XIDs of every class the catalog knows: 160 (channel retirement) and 151
+# (key rotation) are fatal, 32 (PBDMA) only an application's, 57 and 167 (PCIe fatal timeout, no action
+# listed by NVIDIA yet) need a person, 43 (NVIDIA: ignore) is a record that pages nobody.
 XID_CASES = ((79, "GpuXidFatal", "critical", "fatal"), (160, "GpuXidFatal", "critical", "fatal"),
              (151, "GpuXidFatal", "critical", "fatal"), (13, "GpuXidApplication", "warning", "application"),
+             (32, "GpuXidApplication", "warning", "application"),
              (154, "GpuXidRecoveryActionChanged", "warning", "recovery_action"),
              (54, "GpuXidNeedsInvestigation", "warning", "investigate"),
-             (63, "GpuXidInformational", "info", "informational"))
+             (57, "GpuXidNeedsInvestigation", "warning", "investigate"),
+             (167, "GpuXidNeedsInvestigation", "warning", "investigate"),
+             (63, "GpuXidInformational", "info", "informational"),
+             (43, "GpuXidInformational", "info", "informational"))
+XID_ALERTS = (*sorted({case[1] for case in XID_CASES}), "GpuXidUnclassified")
 # How each class's description ends, after the count (`action`: the catalog's action for the code).
 XID_TAILS = {
     "fatal": ". NVIDIA classes it fatal: {action}.",
@@ -32,7 +40,8 @@ def scenarios(fleet: Fleet) -> list[Scenario]:
     return [*(xid_classified(fleet, *case) for case in XID_CASES),
             *(scenario(fleet) for scenario in (xid_unclassified, ecc_double_bit, row_remapping, thermal_margin_low,
                                                slowdown_without_margin_field, thermal_throttling, power_brake,
-                                               power_above_limit, off_the_bus, exporter_down, exporter_restart))]
+                                               power_above_limit, nvlink_crc_errors, nvlink_replay_recovery,
+                                               pcie_replays, off_the_bus, exporter_down, exporter_restart))]
 
 
 def _fault(fleet: Fleet, name: str) -> tuple[Scenario, list[Gpu]]:
@@ -64,6 +73,8 @@ def xid_classified(fleet: Fleet, code: int, alert: str, severity: str, label: st
         + XID_TAILS[label].format(action=action),
     )
     scenario.alert_tests += fires(alert, "1m50s", "2m10s", expected)
+    # One class, one alert: the code raises no other XID alert (an informational one pages nobody).
+    scenario.alert_tests += [alert_test("2m10s", other) for other in XID_ALERTS if other != alert]
     return scenario
 
 
@@ -76,6 +87,7 @@ def xid_unclassified(fleet: Fleet) -> Scenario:
         f"Unclassified XID 173 on GPU 0 of {gpu.host}",
         f"{gpu.ref()} reported XID 173 2 time(s) in the exporter's XID window. The kit does not know this code: "
         "look it up in NVIDIA's XID catalogue.")))
+    scenario.alert_tests += [alert_test("2m10s", other) for other in XID_ALERTS if other != "GpuXidUnclassified"]
     return scenario
 
 
@@ -192,6 +204,54 @@ def power_above_limit(fleet: Fleet) -> Scenario:
         "GpuPowerAboveLimit", "warning", fleet.gpu_labels(gpu), f"GPU 0 of {gpu.host} draws more than its power limit",
         f"{gpu.ref()} draws {percent(ratio)} of the power limit the driver enforces (warning above "
         f"{fleet.t.gpu_power_over_limit_ratio:g} times the limit, for 5 minutes)."))
+    return scenario
+
+
+def _links_count(scenario: Scenario, gpu: Gpu, name: str, per_second: float) -> None:
+    """From the fault on, the GPU's counter `name` rises by `per_second`."""
+    scenario.set(name, TL.ramp_change(0, per_second * TL.interval, INJECT), UUID=gpu.uuid)
+
+
+def nvlink_crc_errors(fleet: Fleet) -> Scenario:
+    """GPU 1's links count twice DCGM's CRC limit; GPU 0's half of it, which NVLink's replays absorb. The
+    5-minute rate passes the limit about 2.5 minutes in, then `for` takes 10 minutes."""
+    limit = fleet.t.nvlink_crc_errors_per_second_warning
+    scenario, (g0, g1) = _fault(fleet, "NVLink CRC errors above the limit on GPU 1, below it on GPU 0")
+    _links_count(scenario, g1, "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", limit * 1.5)
+    _links_count(scenario, g1, "DCGM_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL", limit * 0.5)
+    _links_count(scenario, g0, "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL", limit * 0.5)
+    scenario.alert_tests += fires("GpuNvlinkCrcErrors", "14m", "15m", fleet.expect(
+        "GpuNvlinkCrcErrors", "warning", fleet.gpu_labels(g1), f"NVLink CRC errors on GPU 1 of {g1.host}",
+        f"{g1.ref()} counts {limit * 2:.0f} NVLink CRC error(s) per second over its links (warning above "
+        f"{limit:g} for 10 minutes)."))
+    return scenario
+
+
+def nvlink_replay_recovery(fleet: Fleet) -> Scenario:
+    """One link of GPU 0 drops and retrains once: a recovery, three replays."""
+    scenario, gpus = _fault(fleet, "an NVLink link of GPU 0 recovers once and replays")
+    gpu = gpus[0]
+    scenario.set("DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL", TL.change(0, 1, INJECT), UUID=gpu.uuid)
+    scenario.set("DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL", TL.change(0, 3, INJECT), UUID=gpu.uuid)
+    expected = fleet.expect(
+        "GpuNvlinkReplayOrRecovery", "warning", fleet.gpu_labels(gpu),
+        f"NVLink replays or recoveries on GPU 0 of {gpu.host}",
+        f"{gpu.ref()} replayed or recovered its NVLink links 4 time(s) in the last 10 minutes: a link is degrading.")
+    scenario.alert_tests += [*fires("GpuNvlinkReplayOrRecovery", "1m50s", "2m10s", expected),
+                             alert_test("13m", "GpuNvlinkReplayOrRecovery")]  # 10 minutes without a new one
+    return scenario
+
+
+def pcie_replays(fleet: Fleet) -> Scenario:
+    per_minute = fleet.t.pcie_replays_per_minute_warning * 2 + 1
+    scenario, gpus = _fault(fleet, f"GPU 1 replays {per_minute:g} PCIe packets a minute")
+    gpu = gpus[1]
+    scenario.set("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", TL.ramp_change(TL.interval / 60, per_minute * TL.interval / 60,
+                                                                   INJECT, 40), UUID=gpu.uuid)
+    scenario.alert_tests += fires("GpuPcieReplays", "14m", "15m", fleet.expect(
+        "GpuPcieReplays", "warning", fleet.gpu_labels(gpu), f"PCIe replays on GPU 1 of {gpu.host}",
+        f"{gpu.ref()} retransmits {per_minute:.1f} PCIe packet(s) per minute (warning above "
+        f"{fleet.t.pcie_replays_per_minute_warning:g} for 10 minutes): its PCIe link is degrading."))
     return scenario
 
 

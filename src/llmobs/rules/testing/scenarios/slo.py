@@ -1,5 +1,6 @@
 """SLO burn rates, per SLO and per set of targets (each model with its own, and the defaults): a fast burn
-pages (and tickets), a slow burn only tickets; the inter-token SLO also on vLLM's old metric name."""
+pages (and tickets), a slow burn only tickets; the inter-token SLO also on vLLM's old metric name, the
+availability SLO also with requests refused at admission (503) instead of engine errors."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Burn:
     rate: float  # burn rate: the share of bad events over the error budget
     severities: tuple[str, ...]  # the alerts it raises
     old_names: bool = False
+    refused: bool = False  # the bad events are requests refused at admission (503), not engine errors
 
 
 def scenarios(fleet: Fleet) -> list[Scenario]:
@@ -46,7 +48,18 @@ def _burns(fleet: Fleet, slo: SloDefinition, model: str, last: bool) -> list[Bur
         cases.append(Burn("slow", (max(_factors(fleet, "warning")) + min(page)) / 2, ("warning",)))
         if slo.latency and len(slo.latency.histograms) > 1:
             cases.append(Burn("fast, vLLM < 0.11 names", fast, ("critical", "warning"), old_names=True))
+        if slo.ratio and slo.ratio.refused:
+            cases.append(Burn("fast, refused at admission (503)", fast, ("critical", "warning"), refused=True))
     return cases
+
+
+def _refuse_instead_of_failing(scenario: Scenario, share: float) -> None:
+    """No engine error; `share` of the requests (finished plus refused) refused at admission."""
+    finished = 10 * TL.interval
+    scenario.set("vllm:request_success_total", TL.ramp(finished * 0.95), finished_reason="stop")
+    scenario.set("vllm:request_success_total", TL.ramp(0), finished_reason="error")
+    scenario.set("vllm:admission_rejections_total", TL.ramp(finished * share / (1 - share)),
+                 reason="max_num_queued_reqs")
 
 
 def burn(fleet: Fleet, slo: SloDefinition, model: str, case: Burn) -> Scenario:
@@ -58,6 +71,8 @@ def burn(fleet: Fleet, slo: SloDefinition, model: str, case: Burn) -> Scenario:
     scenario = Scenario(f"{slo.name} SLO of {model}: {case.title} burn ({case.rate:g}x)", TL)
     scenario.series += fleet.vllm_engine(TL, Engine("gpu-node-1", model), old_names=case.old_names,
                                      bad_share={slo.name: share})
+    if case.refused:
+        _refuse_instead_of_failing(scenario, share)
     expected = [fleet.expect(
         slo.alert, severity, {"slo": slo.name, "model_name": model},
         f"{model} burns its {slo.title.lower()} error budget",
