@@ -8,14 +8,16 @@ the play stops with that message before anything is written on a host.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.vars.hostvars import HostVars
 
 try:
     from llmobs import deploy
     from llmobs.errors import ConfigError
+    from llmobs.roles import plain
 except ImportError as error:  # pragma: no cover - depends on the controller's Python
     raise AnsibleFilterError(
         "the llmobs package is not importable by this ansible-playbook: run it from the kit's virtual "
@@ -24,22 +26,16 @@ except ImportError as error:  # pragma: no cover - depends on the controller's P
 
 
 def _plain(value: Any) -> Any:
-    """Plain Python data: ansible-core hands filters lazy, tagged containers that pydantic reads raw."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    for scalar in (bool, int, float, str):  # bool first: it is also an int
-        if isinstance(value, scalar):
-            return scalar(value)
-    return value
+    """Plain Python data for the package; `hostvars` stays Ansible's lazy mapping, of which the package
+    reads (and so templates) only the variables it needs."""
+    return value if isinstance(value, HostVars) else plain(value)
 
 
 def _wrap(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def filter_(*args: Any, **kwargs: Any) -> Any:
         try:
-            return function(*_plain(list(args)), **_plain(kwargs))
+            return function(*map(_plain, args), **{key: _plain(value) for key, value in kwargs.items()})
         except ConfigError as error:
             raise AnsibleFilterError(str(error)) from None
 

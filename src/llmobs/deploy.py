@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, rules, scrape, store, yamlfmt
+from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, roles, rules, scrape, store, yamlfmt
 from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, instance
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
@@ -51,24 +51,6 @@ class InventoryHost(Strict):
     addresses: dict[str, str | None] = Field(default_factory=dict, description="<role>_scrape_address per job")
 
 
-# InventoryHost fields -> the host variable they come from, for error messages.
-_HOST_VARIABLES = {
-    "address": "llmobs_scrape_address", "labels": "llmobs_host_labels", "exporters": "llmobs_exporters",
-    "endpoints": "llmobs_endpoints",
-    "gpu_count": "gpu_preflight_expected_gpu_count",
-    "ports.node": "node_exporter_port", "ports.dcgm": "dcgm_exporter_port", "ports.prometheus": "prometheus_port",
-    "ports.alertmanager": "alertmanager_port", "ports.grafana": "grafana_port",
-    "addresses.node": "node_exporter_scrape_address", "addresses.dcgm": "dcgm_exporter_scrape_address",
-}
-
-
-def _host_variable(field: str) -> str:
-    for prefix, variable in _HOST_VARIABLES.items():
-        if field == prefix or field.startswith((f"{prefix}.", f"{prefix}[")):
-            return variable + field[len(prefix):]
-    return field
-
-
 def _validated_hosts(hosts: list[Any]) -> list[InventoryHost]:
     parsed, errors = [], []
     for index, host in enumerate(hosts):
@@ -76,7 +58,7 @@ def _validated_hosts(hosts: list[Any]) -> list[InventoryHost]:
         try:
             parsed.append(InventoryHost.model_validate(host))
         except ValidationError as error:
-            errors += [ConfigError(f"{name}: {_host_variable(item.field)}", item.problem, item.fix)
+            errors += [ConfigError(f"{name}: {roles.host_variable(item.field)}", item.problem, item.fix)
                        for item in from_validation_error(error).errors]
     errors += _gpus_out_of_range(parsed) + _listed_twice(parsed)
     if errors:
@@ -382,4 +364,13 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "gpu_preflight_report": preflight.judge,
     "gpu_preflight_textfile": textfile.render,
     "docker_daemon_json": dockerhost.daemon_json,
+    # What compose_service, the prometheus and alertmanager roles and site.yml compute (llmobs.roles).
+    "inventory_hosts": roles.inventory_hosts,
+    "alertmanager_peer_flags": roles.alertmanager_peer_flags,
+    "compose_service_override": roles.compose_service_override,
+    "compose_service_secret_files": roles.compose_service_secret_files,
+    "compose_service_validators": roles.compose_service_validators,
+    "compose_service_api": roles.compose_service_api,
+    "compose_env_file": roles.compose_env_file,
+    "argument_spec_without_defaults": roles.argument_spec_without_defaults,
 }

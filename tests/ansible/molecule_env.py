@@ -58,7 +58,7 @@ def environment() -> dict[str, str]:
     }
 
 
-def molecule(action: str, cwd: Path, env: dict[str, str], scenario: str = "default", *playbook_args: str,
+def molecule(action: str, cwd: Path, env: dict[str, str], scenario: str, *playbook_args: str,
              timeout: int = 900) -> tuple[subprocess.CompletedProcess, float]:
     """Run `molecule <action> -s <scenario> [-- <ansible-playbook args>]`; returns the result and its seconds."""
     started = time.monotonic()

@@ -31,6 +31,8 @@ def run_site(inventory: Path, extra_vars: dict | None = None, *args: str) -> sub
                "-e", json.dumps({**UNREACHABLE_HOSTS, **(extra_vars or {})}), *args]
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "NO_COLOR": "1",
+                               # The filter plugins import the llmobs package of this checkout.
+                               "PYTHONPATH": str(REPO / "src"),
                                "ANSIBLE_NOCOLOR": "1", "HOME": str(Path.home())})
 
 

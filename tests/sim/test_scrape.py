@@ -1,4 +1,5 @@
-"""The Prometheus configuration and file_sd targets generator (llmobs.scrape), checked by the real promtool."""
+"""The Prometheus configuration and file_sd targets generator (llmobs.scrape), checked by the real promtool,
+and the lab's other generated files (its GPU servers' Compose services)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import yaml
 from llmobs import scrape
 from llmobs.errors import ConfigError
 from llmobs.lab.prometheus import render_lab_prometheus
+from llmobs.lab.services import lab_gpu_services
 from llmobs.settings import load_settings, load_settings_file
 from llmobs.sim.topology import load_topology
 from llmobs.workspace import Workspace
@@ -136,3 +138,17 @@ def test_bad_input_names_the_field(hosts, endpoints, options, field) -> None:
         scrape.render(hosts, settings, options)
     fields = [e.field for e in getattr(error.value, "errors", [error.value])]
     assert any(f == field or f.startswith(f"{field}.") for f in fields), fields
+
+
+def test_lab_gpu_servers_are_the_simulated_hosts_of_the_topology() -> None:
+    files = lab_gpu_services(load_settings_file(REPO / "compose" / "lab-settings.yml"), Workspace(REPO))
+    simulated = [host.name for host in load_topology(REPO / "compose" / "lab-topology.yml").simulated()]
+    assert set(files) == {f"compose/services/{name}.yaml" for name in simulated}
+    for name in simulated:
+        definition = yaml.safe_load(files[f"compose/services/{name}.yaml"])
+        assert definition["services"][name]["hostname"] == name
+        assert definition["services"][name]["command"] == ["sim", "host", "--host", name]
+    assert "on GPUs 0,1,2,3 (port 8000)" in files["compose/services/gpu-h100-1.yaml"]
+    assert "(port 8000, vLLM 0.10.2)" in files["compose/services/gpu-t4-1.yaml"], "a release other than the current"
+    assert "4 x A100-SXM, dcgm-exporter 4.5.3-4.8.2," in files["compose/services/gpu-a100-1.yaml"]
+    assert "dcgm-exporter" not in files["compose/services/gpu-h100-1.yaml"].splitlines()[0], "the pin goes unsaid"

@@ -51,6 +51,9 @@ ARTIFACTS: tuple[Artifact, ...] = (
              ("prometheus/prometheus.yml", "prometheus/targets/*.yml"), reads_workspace=True),
     Artifact("kubernetes quick start", "llmobs.k8s:artifacts", ("k8s/*.yaml", "k8s/*/*/*.yaml"),
              reads_workspace=True),
+    Artifact("lab GPU servers (compose)", "llmobs.lab.services:lab_gpu_services", ("compose/services/gpu-*.yaml",),
+             reads_workspace=True),
+    Artifact("role READMEs", "llmobs.roles:role_readmes", ("roles/*/README.md",), reads_workspace=True),
 )
 
 
