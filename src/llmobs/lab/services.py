@@ -12,7 +12,6 @@ from llmobs.sim.topology import SimEngine, load_topology
 from llmobs.sim.vllm_releases import CURRENT_RELEASE
 from llmobs.workspace import Workspace
 
-
 ENGINE_TITLES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM", "llamacpp": "llama.cpp"}
 
 
