@@ -46,7 +46,9 @@ def test_inventory_hosts_read_each_host_variable_of_the_one_map() -> None:
         "mon-01": {"ansible_host": "10.0.0.10", "grafana_running": False, "unrelated": "{{ undefined }}"},
         "gpu-a01": {"ansible_host": "10.0.1.11", "llmobs_scrape_address": "gpu-a01.dc", "node_exporter_port": 9101,
                     "llmobs_host_labels": {"rack": "a"}, "dcgm_exporter_scrape_address": "10.9.9.9",
-                    "vllm_endpoints": [{"model": "llama", "port": 8000, "gpus": [0, 1]}]},
+                    "vllm_endpoints": [{"model": "llama", "port": 8000, "gpus": [0, 1]}],
+                    "llmobs_endpoints": [{"engine": "sglang", "model": "qwen", "port": 30000, "gpus": [2]}],
+                    "gpu_preflight_expected_gpu_count": 8},
         "gpu-a02": {},
     }, READ)
     hosts = roles.inventory_hosts(hostvars, ["gpu-a01", "gpu-a02"], ["mon-01"])
@@ -55,9 +57,11 @@ def test_inventory_hosts_read_each_host_variable_of_the_one_map() -> None:
     assert gpu == {"name": "gpu-a01", "address": "gpu-a01.dc", "gpu": True, "monitoring": False, "grafana": True,
                    "labels": {"rack": "a"}, "exporters": None,
                    "vllm_endpoints": [{"model": "llama", "port": 8000, "gpus": [0, 1]}],
+                   "endpoints": [{"engine": "sglang", "model": "qwen", "port": 30000, "gpus": [2]}], "gpu_count": 8,
                    "ports": {"node": 9101, "dcgm": None, "prometheus": None, "alertmanager": None, "grafana": None},
                    "addresses": {"node": None, "dcgm": "10.9.9.9"}}
-    assert bare["address"] == "gpu-a02" and bare["labels"] == {} and bare["vllm_endpoints"] == []
+    assert bare["address"] == "gpu-a02" and bare["labels"] == {} and bare["vllm_endpoints"] == bare["endpoints"] == []
+    assert bare["gpu_count"] is None
     assert mon["address"] == "10.0.0.10" and mon["grafana"] is False and mon["monitoring"] and not mon["gpu"]
     # What the filter builds is what deploy validates.
     assert [h.name for h in deploy._validated_hosts(hosts)] == ["gpu-a01", "gpu-a02", "mon-01"]

@@ -1,4 +1,5 @@
-"""The whole site after site.yml: every target up with its host label, GPU and engine metrics joined,
+"""The whole site after site.yml: every target up with its host label (gpu1 is a mixed host: vLLM, SGLang and
+the real llama.cpp), GPU and engine metrics joined, the engine-agnostic layer fed by each engine,
 Alertmanager delivering (the Watchdog reaches the webhook receiver), Grafana provisioned."""
 
 import json
@@ -36,6 +37,7 @@ def test_every_target_of_the_inventory_is_up(host):
     expected = {("prometheus", MONITOR), ("alertmanager", MONITOR), ("node", MONITOR)}
     for gpu_host in GPU_HOSTS:
         expected |= {("node", gpu_host), ("dcgm", gpu_host), ("vllm", gpu_host)}
+    expected |= {("sglang", "llmobs-mol-site-gpu1"), ("llamacpp", "llmobs-mol-site-gpu1")}  # the mixed host
 
     def all_up():
         targets = get(host, f"{PROMETHEUS}/api/v1/targets")["data"]["activeTargets"]
@@ -57,9 +59,19 @@ def test_dcgm_hostname_label_is_the_servers_name(host):
 def test_gpu_and_engine_metrics_join_on_host_and_gpu(host):
     joined = wait_for(lambda: query(host, 'llmobs:engine_gpu:info * on (host, gpu) group_left '
                                           '(modelName) DCGM_FI_DEV_GPU_TEMP'))
-    expected = {("llmobs-mol-site-gpu1", str(gpu)) for gpu in range(4)}
+    expected = {("llmobs-mol-site-gpu1", str(gpu)) for gpu in range(7)}   # vLLM 0-3, SGLang 4-5, llama.cpp 6
     expected |= {("llmobs-mol-site-gpu2", str(gpu)) for gpu in range(2)}
     assert {(s["metric"]["host"], s["metric"]["gpu"]) for s in joined} == expected
+
+
+def test_every_engine_feeds_the_engine_layer(host):
+    expr = "count by (inference_engine) (instance_model:engine_generation_tokens:rate5m)"
+
+    def engines():
+        found = {s["metric"]["inference_engine"] for s in query(host, expr)}
+        return found if found >= {"vllm", "sglang", "llamacpp"} else None
+
+    assert wait_for(engines, timeout=180), query(host, expr)
 
 
 def test_alerts_reach_the_receiver(host):
