@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -22,9 +22,11 @@ from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.preflight import textfile
 from llmobs.settings import Endpoint, Settings, load_settings
-from llmobs.types import Address, Port, Strict, duration_seconds
+from llmobs.types import Address, Strict, duration_seconds
 
 SETTINGS_VARIABLE = "llmobs_settings"
+# A service's <role>_port: 0 publishes it on an ephemeral host port, and Prometheus scrapes it at its own.
+PublishedPort = Annotated[int, Field(ge=0, le=65535)]
 
 # The compose service of each job on a monitoring host's docker network, and the port it listens on
 # inside its container: the host's own Prometheus reaches its neighbours by these names (itself as localhost).
@@ -47,7 +49,7 @@ class InventoryHost(Strict):
                                   description="gpu_preflight_expected_gpu_count: the GPU indexes are below it")
     exporters: tuple[Literal["node", "dcgm"], ...] | None = Field(
         None, description="llmobs_exporters: the exporters it runs; unset: node, and dcgm on GPU hosts")
-    ports: dict[str, Port | None] = Field(default_factory=dict, description="<role>_port per job")
+    ports: dict[str, PublishedPort | None] = Field(default_factory=dict, description="<role>_port per job")
     addresses: dict[str, str | None] = Field(default_factory=dict, description="<role>_scrape_address per job")
 
 

@@ -77,7 +77,7 @@ class ImageError(RuntimeError):
 class Resolved:
     variable: str
     image: str | None
-    origin: str  # "environment", "local", "pulled", "stand-in", "built", or why it is absent
+    origin: str  # "environment", "local", "pulled", "stand-in", "kit's own", or why it is absent
 
 
 def pins(compose_dir: Path = COMPOSE_DIR) -> dict[str, str]:
@@ -315,7 +315,8 @@ def resolve(log: Log) -> list[Resolved]:
     packages = standin_packages()
     base = base_image(log)
     sim = build_sim(base, log)
-    resolved = [Resolved(SIM_VARIABLE, sim, "built"), Resolved(LLAMACPP_VARIABLE, build_llamacpp(log), "built")]
+    # The kit's own images (rebuilt only when what they are built from changed: the log says so).
+    resolved = [Resolved(SIM_VARIABLE, sim, "kit's own"), Resolved(LLAMACPP_VARIABLE, build_llamacpp(log), "kit's own")]
     for variable, upstream in sorted(pinned.items()):
         if variable in (SIM_VARIABLE, LLAMACPP_VARIABLE):
             continue

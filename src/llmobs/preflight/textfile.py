@@ -10,7 +10,6 @@ the fleet's, pending row remaps). The names are catalogued in catalog/metrics.ya
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -23,13 +22,14 @@ FABRIC_MANAGER_RUNNING = "llmobs_gpu_preflight_fabric_manager_running"
 PERSISTENCE_MODE_OFF_GPUS = "llmobs_gpu_preflight_persistence_mode_off_gpus"
 ROW_REMAP_PENDING_GPUS = "llmobs_gpu_preflight_row_remap_pending_gpus"
 DRIVER_INFO = "llmobs_gpu_preflight_driver_info"
-LAST_RUN = "llmobs_gpu_preflight_last_run_timestamp_seconds"
+# No run-time series: the file changes only when a verdict does, so a re-run of the role changes nothing
+# (node_exporter's node_textfile_mtime_seconds says when the verdicts last changed).
 NAMES = (CHECK, GPUS, NVSWITCHES, FABRIC_MANAGER_RUNNING, PERSISTENCE_MODE_OFF_GPUS, ROW_REMAP_PENDING_GPUS,
-         DRIVER_INFO, LAST_RUN)
+         DRIVER_INFO)
 
 
-def render(report: dict[str, Any], timestamp: float | None = None) -> str:
-    """The textfile of one host's preflight report, run at `timestamp` (Unix seconds; default now)."""
+def render(report: dict[str, Any]) -> str:
+    """The textfile of one host's preflight report."""
     registry = CollectorRegistry()
     facts = report["facts"]
 
@@ -49,5 +49,4 @@ def render(report: dict[str, Any], timestamp: float | None = None) -> str:
           facts["row_remap_pending_gpus"])
     if facts["driver_version"]:
         gauge(DRIVER_INFO, "The NVIDIA driver version, as a label.", 1, driver_version=facts["driver_version"])
-    gauge(LAST_RUN, "When the preflight last ran (Unix seconds).", time.time() if timestamp is None else timestamp)
     return generate_latest(registry).decode("utf-8")
