@@ -35,6 +35,7 @@ import pytest
 import yaml
 
 from llmobs import http, images, tools
+from llmobs.files import make_readable
 from llmobs.lab import PUBLISHED, Lab, LabError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -202,8 +203,7 @@ def _remove_abandoned_labs() -> None:
 def _copy_config(root: Path) -> None:
     for name in ("prometheus", "alertmanager"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("tests"))
-    for path in [root, *root.rglob("*")]:  # the services run as nobody
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    make_readable(root)
 
 
 @pytest.fixture(scope="session")

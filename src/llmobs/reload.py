@@ -17,7 +17,7 @@ from pathlib import Path
 
 from llmobs import http
 from llmobs.errors import ConfigError, UnreachableError
-from llmobs.files import write_atomic
+from llmobs.files import write_atomic, write_tree
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,7 @@ def _staged_tree(config_dir: Path, files: dict[str, str]) -> Path:
     staging = config_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(config_dir, staging, ignore=shutil.ignore_patterns(STAGING))
-    for relative, text in files.items():
-        path = staging / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    for path in [staging, *staging.rglob("*")]:  # the service runs as nobody
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    write_tree(staging, files)
     return staging
 
 

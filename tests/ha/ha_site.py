@@ -23,6 +23,7 @@ from typing import Any
 
 from llmobs import deploy, http, images, yamlfmt
 from llmobs.errors import UnreachableError
+from llmobs.files import write_tree
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "compose" / "services"
@@ -69,15 +70,6 @@ def prometheus_options(side: str) -> dict[str, Any]:
                       "queue_config": QUEUE}}
 
 
-def _write(directory: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        path = directory / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    for path in [directory, *directory.rglob("*")]:  # the services run as nobody
-        path.chmod(0o755 if path.is_dir() else 0o644)
-
-
 def _service(file: str, service: str, **override: Any) -> dict[str, Any]:
     return {"extends": {"file": str(SERVICES / file), "service": service}, **override}
 
@@ -121,9 +113,9 @@ def compose_document(root: Path, subnet: str) -> dict[str, Any]:
 def write_site(root: Path) -> tuple[Path, str]:
     """Every configuration file and the compose file under root; returns the compose file and its subnet."""
     for side in PAIR:
-        _write(root / f"prometheus-{side}",
+        write_tree(root / f"prometheus-{side}",
                deploy.prometheus_files(settings(), inventory(), PAIR[side], prometheus_options(side)))
-    _write(root / "alertmanager", deploy.alertmanager_files(settings()))
+    write_tree(root / "alertmanager", deploy.alertmanager_files(settings()))
     subnet = f"10.{random.randint(100, 250)}.{random.randint(0, 250)}.0/24"
     compose_file = root / "compose.yaml"
     header = "# The HA test's site (tests/ha/ha_site.py)\n"

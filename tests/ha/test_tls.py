@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 from ha_site import SERVICES, Site, wait_for
 
 from llmobs import deploy, images, yamlfmt
+from llmobs.files import write_tree
 
 pytestmark = [pytest.mark.docker, pytest.mark.ha]
 
@@ -117,14 +118,6 @@ def _web_files(cert: str, key: str, password: str, mount: str) -> dict[str, str]
             "tls/server.key": key}
 
 
-def _write(directory: Path, files: dict[str, str]) -> None:
-    for relative, text in files.items():
-        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
-        (directory / relative).write_text(text, encoding="utf-8")
-    for path in [directory, *directory.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-
-
 def _config(root: Path, password: str, ca_pem: str, cert: str, key: str) -> None:
     auth = {"username": USER, "password": password, "tls": True, "ca_cert": ca_pem}
     scrape_auth = {job: auth for job in ("prometheus", "alertmanager", "node")}
@@ -135,10 +128,10 @@ def _config(root: Path, password: str, ca_pem: str, cert: str, key: str) -> None
                           "job_intervals": {}}, "scrape_auth": scrape_auth}
     prometheus = {**deploy.prometheus_files(settings, [host], "mon-1", options),
                   **deploy.prometheus_scrape_secrets(scrape_auth)}
-    _write(root / "prometheus", {**prometheus, **_web_files(cert, key, password, "/etc/prometheus")})
-    _write(root / "alertmanager", {**deploy.alertmanager_files(settings),
+    write_tree(root / "prometheus", {**prometheus, **_web_files(cert, key, password, "/etc/prometheus")})
+    write_tree(root / "alertmanager", {**deploy.alertmanager_files(settings),
                                    **_web_files(cert, key, password, "/etc/alertmanager")})
-    _write(root / "node-exporter", _web_files(cert, key, password, "/etc/node-exporter"))
+    write_tree(root / "node-exporter", _web_files(cert, key, password, "/etc/node-exporter"))
     (root / "rootfs").mkdir()
 
 
