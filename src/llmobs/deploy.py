@@ -105,7 +105,8 @@ def settings_validate(overrides: dict[str, Any] | None) -> dict[str, Any]:
 def prober_files(settings: dict[str, Any] | None, hosts: list[Any]) -> dict[str, str]:
     """settings.yml of the endpoint prober: the site's settings with every GPU host's endpoints, validated."""
     full = _settings_with_endpoints(settings, _validated_hosts(hosts))
-    return {"settings.yml": yamlfmt.dump(full.model_dump(mode="json", by_alias=True), yamlfmt.generated_header("the endpoint_prober role (llmobs_settings and the endpoints)"))}
+    header = yamlfmt.generated_header("the endpoint_prober role (llmobs_settings and the endpoints)")
+    return {"settings.yml": yamlfmt.dump(full.model_dump(mode="json", by_alias=True), header)}
 
 
 def image_pin(definition: str, variable: str) -> str:

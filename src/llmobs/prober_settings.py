@@ -22,8 +22,10 @@ Url = Annotated[str, Field(pattern=r"^https?://[^\s/?#@]+(/\S*)?$",
 class ProbeOverride(Strict):
     """One endpoint's own probe settings (key: its instance, address:port)."""
 
-    url: Url | None = Field(None, description="what a client calls, e.g. https://llm.example.com; unset: http://<instance>")
-    api_key_file: KeyFile | None = Field(None, description="file holding the endpoint's API key; unset: prober.api_key_file")
+    url: Url | None = Field(None, description="what a client calls, e.g. https://llm.example.com; "
+                                              "unset: http://<instance>")
+    api_key_file: KeyFile | None = Field(None, description="file holding the endpoint's API key; "
+                                                        "unset: prober.api_key_file")
     enabled: bool = True
 
 

@@ -81,7 +81,8 @@ HOST_VARIABLES: dict[str, str] = {
     "addresses.dcgm": "dcgm_exporter_scrape_address",
 }
 # What an InventoryHost field is when its host does not set the variable (ports and addresses: None).
-_UNSET_FIELDS: dict[str, Any] = {"grafana": True, "prober": False, "labels": {}, "exporters": None, "vllm_endpoints": [],
+_UNSET_FIELDS: dict[str, Any] = {"grafana": True, "prober": False,
+                                 "labels": {}, "exporters": None, "vllm_endpoints": [],
                                  "endpoints": [], "gpu_count": None}
 _ADDRESS_FALLBACK = ["llmobs_scrape_address", "ansible_host"]
 

@@ -54,7 +54,7 @@ def _target(settings: Settings, model: str, **prober: object):
 
 
 def test_a_streamed_answer_is_timed_and_counted(lab) -> None:
-    sim, settings, _ = lab
+    _, settings, _ = lab
     target, options = _target(settings, "open")
     result = probe(target, options, timeout=3)
     assert result.result == "ok" and result.status == 200 and result.well_formed, result
@@ -90,7 +90,7 @@ def test_a_503_in_front_of_the_engine_fails_the_probe_with_its_status(lab) -> No
 
 
 def test_keys_come_from_a_file_and_a_wrong_one_is_named_without_the_key(lab, tmp_path, caplog) -> None:
-    sim, settings, _ = lab
+    _, settings, _ = lab
     good, wrong = tmp_path / "good", tmp_path / "wrong"
     good.write_text(KEY + "\n")
     wrong.write_text("sk-not-the-key\n")
@@ -122,8 +122,7 @@ def test_the_exporter_serves_each_endpoints_series_under_the_catalog_names(lab) 
     for target in prober.targets:
         prober.probe_once(target)
     page = generate_latest(prober.metrics.registry).decode()
-    labels = 'endpoint="{}",host="gpu-p1",inference_engine="vllm",model_name="open"'.format(
-        prober.targets[0].endpoint.instance)
+    labels = f'endpoint="{prober.targets[0].endpoint.instance}",host="gpu-p1",inference_engine="vllm",model_name="open"'
     assert f"{conventions.PROBE_SUCCESS}{{{labels}}} 1.0" in page
     assert f"{conventions.PROBE_HTTP_STATUS}{{{labels}}} 200.0" in page
     assert f"{conventions.PROBE_TTFT}_count{{{labels}}} 1.0" in page

@@ -24,7 +24,7 @@ SettingsFile = Annotated[Path, typer.Option("--settings", envvar="LLMOBS_PROBER_
                                             help="the kit's settings file (endpoints, prober, slo)")]
 
 
-def _settings(path: Path):  # noqa: ANN202 - Settings, imported late to keep `llmobs --help` fast
+def _settings(path: Path):
     from llmobs.settings import load_settings_file
 
     try:
@@ -44,7 +44,8 @@ def serve(
 ) -> None:
     """Probe every declared endpoint at the configured interval and serve the results on /metrics."""
     from llmobs import catalog
-    from llmobs.prober.exporter import Prober, serve as start
+    from llmobs.prober.exporter import Prober
+    from llmobs.prober.exporter import serve as start
     from llmobs.sim.cli import _serve_until_stopped
 
     settings = _settings(settings_file)

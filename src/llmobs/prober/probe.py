@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import time
 import urllib.parse
@@ -180,7 +179,7 @@ def _readline(response: http.client.HTTPResponse, connection: http.client.HTTPCo
         connection.sock.settimeout(left)
     try:
         return response.readline()
-    except socket.timeout:
+    except TimeoutError:
         raise TimeoutError from None
 
 

@@ -30,8 +30,8 @@ def probe_ttft_targets(settings: Settings) -> tuple[RecordingRule, ...]:
     """`llmobs:probe_ttft_target:seconds{model_name}`: the TTFT target (slo ttft_seconds) of each declared model,
     which the prober's EndpointProbeTtftOverSlo compares the clients' time to first token with."""
     models = sorted({endpoint.model for endpoint in settings.all_endpoints})
-    return tuple(RecordingRule(record=PROBE_TTFT_TARGET, expr=f"vector({settings.slo.targets_for(model).ttft_seconds:g})",
-                               labels={"model_name": model}) for model in models)
+    return tuple(RecordingRule(record=PROBE_TTFT_TARGET, labels={"model_name": model},
+                               expr=f"vector({settings.slo.targets_for(model).ttft_seconds:g})") for model in models)
 
 
 def engine_gpu_group(endpoints: Iterable[HostEndpoint], host_label: str,

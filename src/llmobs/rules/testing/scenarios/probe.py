@@ -5,9 +5,11 @@ TTFT goes over the model's target: EndpointProbeTtftOverSlo pages), and no engin
 from __future__ import annotations
 
 from llmobs import conventions
-from llmobs.conventions import PORTS, instance
+from llmobs.conventions import PORTS
+from llmobs.rules.alerts import override_for
 from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Series, Timeline, alert_test, fires
+from llmobs.types import duration_seconds
 
 TL = Timeline(10, 121)
 INJECT = TL.at(120)
@@ -61,26 +63,28 @@ def failing_in_front(fleet: Fleet) -> Scenario:
     scenario.alert_tests += fires("EndpointProbeFailing", "2m50s", "3m20s", _expected(
         fleet, engine, "EndpointProbeFailing", f"{engine.model_name} at {engine.instance} fails for its clients",
         f"Probes of {engine.model_name} at {engine.instance} ({host}, vllm) get no complete, well-formed streamed"
-        " answer; the prober's llmobs_probes_total says why."))
+        " answer (last HTTP status 503, 0 for none); the prober's llmobs_probes_total says why."))
     _engine_quiet(scenario, "3m20s")
     return scenario
 
 
 def stalled_in_front(fleet: Fleet) -> Scenario:
     """From 2m every probe's first token comes after 2.5 x the target: the 5-minute mean crosses the target
-    once more than a third of the window's probes are slow (3m50s at 0.2 s and 2.5 x 1 s), and fires 5m later."""
+    once more than a third of the window's probes are slow (about 4m at 0.2 s and 2.5 x 1 s): silent at 3m30s,
+    firing once its `for` has passed and the window holds only slow probes (its value then is the same on
+    both promtools, whose range selectors differ at the window's left end)."""
     scenario, engine, labels = _probed(fleet, "a stall in front of a healthy engine: the clients' TTFT pages")
     target = fleet.settings.slo.targets_for(engine.model_name).ttft_seconds
     slow = 2.5 * target
     scenario.set(f"{conventions.PROBE_TTFT}_sum", TL.ramp_change(0.2, slow, INJECT, start=0.2), **labels)
+    duration, _ = override_for(fleet.settings, "EndpointProbeTtftOverSlo", "critical")
+    rule = next(r for r in fleet.catalog.alert_rules() if r.alert == "EndpointProbeTtftOverSlo")
+    firing = max(240 + duration_seconds(duration or rule.for_) + 60, 450)
     host = engine.host
-    window = 30  # probes in 5 minutes
-    slow_probes = TL.at(600) - INJECT
-    value = (0.2 * (window - min(window, slow_probes)) + slow * min(window, slow_probes)) / window
-    scenario.alert_tests += fires("EndpointProbeTtftOverSlo", "7m", "10m", _expected(
+    scenario.alert_tests += fires("EndpointProbeTtftOverSlo", "3m30s", f"{int(firing)}s", _expected(
         fleet, engine, "EndpointProbeTtftOverSlo",
         f"Clients of {engine.model_name} at {engine.instance} wait over its TTFT target",
         f"The probes of {engine.model_name} at {engine.instance} ({host}) got their first token after"
-        f" {value:.2f}s on average over 5 minutes, over the model's TTFT target."))
-    _engine_quiet(scenario, "10m")
+        f" {slow:.2f}s on average over 5 minutes, over the model's TTFT target."))
+    _engine_quiet(scenario, f"{int(firing)}s")
     return scenario
