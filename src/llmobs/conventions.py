@@ -83,6 +83,7 @@ LATENCY_GROUP = "llmobs.vllm.latency"
 ENGINE_GROUP = "llmobs.engine"  # the engine-agnostic layer, one rule per signal and engine
 XID_CLASSES_GROUP = "llmobs.xid-classes"
 INVENTORY_GROUP = "llmobs.inventory"
+PROBE_TARGETS_GROUP = "llmobs.probe-targets"  # the TTFT target of each probed model (PROBE_TTFT_TARGET)
 PRICES_GROUP = "llmobs.prices"
 
 

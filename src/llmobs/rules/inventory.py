@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from llmobs.catalog import Catalog
-from llmobs.conventions import ENGINE_GPU_INFO, INVENTORY_GROUP, PROBE_TTFT_TARGET, XID_CLASS_INFO, XID_CLASSES_GROUP
+from llmobs.conventions import (
+    ENGINE_GPU_INFO,
+    INVENTORY_GROUP,
+    PROBE_TARGETS_GROUP,
+    PROBE_TTFT_TARGET,
+    XID_CLASS_INFO,
+    XID_CLASSES_GROUP,
+)
 from llmobs.rules.models import RecordingRule, RuleGroup
 from llmobs.settings import HostEndpoint, Settings
 
@@ -26,25 +33,24 @@ def _per_gpu(gpus: Iterable[int]) -> str:
     return " or ".join(f'label_replace(vector(1), "gpu", "{gpu}", "gpu", ".*")' for gpu in gpus)
 
 
-def probe_ttft_targets(settings: Settings) -> tuple[RecordingRule, ...]:
+def probe_targets_group(settings: Settings) -> RuleGroup:
     """`llmobs:probe_ttft_target:seconds{model_name}`: the TTFT target (slo ttft_seconds) of each declared model,
     which the prober's EndpointProbeTtftOverSlo compares the clients' time to first token with."""
     models = sorted({endpoint.model for endpoint in settings.all_endpoints})
-    return tuple(RecordingRule(record=PROBE_TTFT_TARGET, labels={"model_name": model},
-                               expr=f"vector({settings.slo.targets_for(model).ttft_seconds:g})") for model in models)
+    return RuleGroup(name=PROBE_TARGETS_GROUP, rules=tuple(
+        RecordingRule(record=PROBE_TTFT_TARGET, labels={"model_name": model},
+                      expr=f"vector({settings.slo.targets_for(model).ttft_seconds:g})") for model in models))
 
 
-def engine_gpu_group(endpoints: Iterable[HostEndpoint], host_label: str,
-                     extra: tuple[RecordingRule, ...] = ()) -> RuleGroup:
+def engine_gpu_group(endpoints: Iterable[HostEndpoint], host_label: str) -> RuleGroup:
     """`llmobs:engine_gpu:info{host, instance, model_name, inference_engine, gpus, gpu} 1` per GPU of each
-    declared engine, from one rule per engine (not one per GPU: 1,000 hosts of 8 GPUs would need 8,000);
-    then the `extra` rules of the inventory."""
-    rules = (*(
+    declared engine, from one rule per engine (not one per GPU: 1,000 hosts of 8 GPUs would need 8,000)."""
+    rules = tuple(
         RecordingRule(record=ENGINE_GPU_INFO, expr=_per_gpu(e.gpus),
                       labels={host_label: e.host, "instance": e.instance, "model_name": e.model,
                               "inference_engine": e.engine, "gpus": gpu_list(e.gpus)})
         for e in endpoints
-    ), *extra)
+    )
     return RuleGroup(name=INVENTORY_GROUP, rules=rules)
 
 
