@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import generate_latest
 
 from llmobs import catalog, conventions
@@ -155,3 +156,30 @@ def test_bad_prober_settings_are_refused_naming_the_field_and_the_fix(prober, fi
         load_settings({"vllm_endpoints": endpoints, "prober": prober})
     errors = raised.value.all if not hasattr(raised.value, "errors") else raised.value.errors
     assert any(e.field == field and fix in e.fix for e in errors), [str(e) for e in errors]
+
+
+def test_the_check_command_probes_each_endpoint_once_and_fails_when_one_fails(lab, tmp_path, monkeypatch) -> None:
+    """`llmobs prober check` reads the kit's settings file (never a key on its command line) and exits 1
+    when an endpoint fails."""
+    from typer.testing import CliRunner
+
+    from llmobs.cli import app
+    from llmobs.prober import cli
+
+    monkeypatch.setattr(cli.console, "width", 200)  # one line per endpoint, as on an operator's terminal
+    sim, settings, _ = lab
+    open_endpoint = next(e for e in settings.all_endpoints if e.model == "open")
+    path = tmp_path / "settings.yml"
+    path.write_text(yaml.safe_dump({"vllm_endpoints": [open_endpoint.model_dump(mode="json")],
+                                    "prober": {"interval": "5s", "timeout": "3s"}}))
+    runner = CliRunner()
+    healthy = runner.invoke(app, ["prober", "check", "--settings", str(path)])
+    assert healthy.exit_code == 0 and " ok " in healthy.output, healthy.output
+    sim.inject({"fault": "front-unavailable", "engine": "open"})
+    try:
+        failing = runner.invoke(app, ["prober", "check", "--settings", str(path)])
+    finally:
+        sim.clear("front-unavailable")
+    assert failing.exit_code == 1 and "http_error" in failing.output and "503" in failing.output, failing.output
+    bad = runner.invoke(app, ["prober", "check", "--settings", str(tmp_path / "missing.yml")])
+    assert bad.exit_code != 0

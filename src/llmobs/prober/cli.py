@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from llmobs.conventions import PORTS
 from llmobs.errors import ConfigError
@@ -72,7 +72,9 @@ def check(settings_file: SettingsFile = Path("/etc/llmobs/settings.yml")) -> Non
         thread.start()
     for thread in threads:
         thread.join()
-    table = Table("endpoint", "model", "result", "HTTP", "TTFT s", "total s", "tokens", "detail")
+    # Folded, never cut: the detail is what an operator reads.
+    table = Table(*(Column(name, overflow="fold") for name in (
+        "endpoint", "model", "result", "HTTP", "TTFT s", "total s", "tokens", "detail")))
     for target, result in zip(found, results, strict=True):
         table.add_row(target.url, target.endpoint.model, result.result, str(result.status),
                       f"{result.ttft:.3f}" if result.ttft is not None else "-", f"{result.duration:.3f}",
