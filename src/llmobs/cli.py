@@ -10,6 +10,7 @@ from llmobs.bench import bench_app
 from llmobs.dashboards.cli import app as dashboards_app
 from llmobs.generate.cli import generate
 from llmobs.lab.cli import fault_app, lab_app
+from llmobs.prober.cli import prober_app
 from llmobs.sim.cli import sim_app
 
 app = typer.Typer(no_args_is_help=True, help="LLM observability stack: generate, simulate, set up and check.")
@@ -20,6 +21,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(fault_app, name="fault")
 app.add_typer(lab_app, name="lab")
 app.add_typer(bench_app, name="bench")
+app.add_typer(prober_app, name="prober")
 
 
 @app.command()

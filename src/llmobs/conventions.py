@@ -24,6 +24,20 @@ ELECTRICITY_PRICE = "llmobs:electricity_price:usd_per_kwh"  # {}
 HOST_ELECTRICITY_PRICE = "llmobs:host_electricity_price:usd_per_kwh"  # {host}
 PRICE_SERIES = (GPU_HOUR_PRICE, HOST_GPU_HOUR_PRICE, DEFAULT_GPU_HOUR_PRICE, ELECTRICITY_PRICE, HOST_ELECTRICITY_PRICE)
 
+# The endpoint prober's series (llmobs.prober), each labelled {<host>, endpoint, model_name, inference_engine}:
+# what a client of the endpoint sees, probed from the monitoring host with a small streamed chat completion.
+PROBE_SUCCESS = "llmobs_probe_success"                    # 1: the last probe got a well-formed answer
+PROBE_HTTP_STATUS = "llmobs_probe_http_status"            # the last probe's HTTP status, 0 without an answer
+PROBE_TTFT = "llmobs_probe_time_to_first_token_seconds"   # histogram: request sent -> first content chunk
+PROBE_INTER_CHUNK = "llmobs_probe_inter_chunk_seconds"    # histogram: gaps between content chunks
+PROBE_DURATION = "llmobs_probe_duration_seconds"          # the last probe's total time
+PROBE_TOKENS = "llmobs_probe_tokens_received"             # tokens of the last probe's answer
+PROBE_WELL_FORMED = "llmobs_probe_answer_well_formed"     # 1: the last answer was a well-formed SSE stream
+PROBES = "llmobs_probes_total"                            # counter, label `result` (PROBE_RESULTS)
+PROBE_RESULTS = ("ok", "http_error", "unauthorized", "unreachable", "timeout", "malformed", "no_key")
+# The TTFT target of each probed model (its slo ttft_seconds), {model_name}: the prober's TTFT alert reads it.
+PROBE_TTFT_TARGET = "llmobs:probe_ttft_target:seconds"
+
 # SLO series, Sloth's names: the error ratio per window, the meta series of each SLO.
 SLO_OBJECTIVE = "slo:objective:ratio"
 SLO_ERROR_BUDGET = "slo:error_budget:ratio"
@@ -69,6 +83,7 @@ LATENCY_GROUP = "llmobs.vllm.latency"
 ENGINE_GROUP = "llmobs.engine"  # the engine-agnostic layer, one rule per signal and engine
 XID_CLASSES_GROUP = "llmobs.xid-classes"
 INVENTORY_GROUP = "llmobs.inventory"
+PROBE_TARGETS_GROUP = "llmobs.probe-targets"  # the TTFT target of each probed model (PROBE_TTFT_TARGET)
 PRICES_GROUP = "llmobs.prices"
 
 
@@ -103,21 +118,23 @@ ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "trtllm", "llamacpp")
 # ------------------------------------------------------------------------------- jobs and ports
 # The scrape jobs (keys of the `jobs` settings, whose values are the job names), in prometheus.yml order:
 # one job per engine, so each is scraped at its own metrics path and its rules select it by job.
-Job = Literal["node", "dcgm", "vllm", "sglang", "trtllm", "llamacpp", "prometheus", "alertmanager", "grafana"]
-ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana"]  # targets of a host's exporters
-JOB_ORDER: tuple[Job, ...] = ("prometheus", "alertmanager", "grafana", "node", "dcgm", *ENGINES)
+Job = Literal["node", "dcgm", "vllm", "sglang", "trtllm", "llamacpp", "prometheus", "alertmanager", "grafana",
+              "prober"]
+# Targets of a host's exporters (prober: the endpoint prober of the monitoring host, llmobs.prober).
+ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana", "prober"]
+JOB_ORDER: tuple[Job, ...] = ("prometheus", "alertmanager", "grafana", "node", "dcgm", *ENGINES, "prober")
 
 # The port each job's target listens on unless a host says otherwise (engines: each endpoint may name its own;
 # these are the engines' own defaults, src/llmobs/catalog/engines.yaml).
 PORTS: dict[Job, int] = {"node": 9100, "dcgm": 9400, "vllm": 8000, "sglang": 30000, "trtllm": 8000, "llamacpp": 8080,
-                         "prometheus": 9090, "alertmanager": 9093, "grafana": 3000}
+                         "prometheus": 9090, "alertmanager": 9093, "grafana": 3000, "prober": 9469}
 EXPORTER_PORTS: dict[ExporterJob, int] = {job: port for job, port in PORTS.items()  # type: ignore[misc]
                                           if job not in ENGINES}
 
 # The compose service of each job on the kit's docker network (compose/services/<name>.yaml).
 COMPOSE_SERVICES: dict[ExporterJob, str] = {"node": "node-exporter", "dcgm": "dcgm-exporter",
                                             "prometheus": "prometheus", "alertmanager": "alertmanager",
-                                            "grafana": "grafana"}
+                                            "grafana": "grafana", "prober": "endpoint-prober"}
 
 # The lab's own services: the simulators' fault-injection (control) port and the alert sink.
 SIM_CONTROL_PORT = 9401

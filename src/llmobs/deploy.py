@@ -42,6 +42,7 @@ class InventoryHost(Strict):
     gpu: bool = Field(description="in the GPU group: runs dcgm-exporter and the vLLM endpoints")
     monitoring: bool = Field(description="in the monitoring group: runs Prometheus, Alertmanager, Grafana")
     grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
+    prober: bool = Field(False, description="endpoint_prober_enabled: the endpoint prober runs there")
     labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
     vllm_endpoints: tuple[Endpoint, ...] = ()
     endpoints: tuple[Endpoint, ...] = Field((), description="llmobs_endpoints: the engines it runs, each named")
@@ -101,6 +102,13 @@ def settings_validate(overrides: dict[str, Any] | None) -> dict[str, Any]:
     return site_settings(overrides).model_dump(mode="json", by_alias=True)
 
 
+def prober_files(settings: dict[str, Any] | None, hosts: list[Any]) -> dict[str, str]:
+    """settings.yml of the endpoint prober: the site's settings with every GPU host's endpoints, validated."""
+    full = _settings_with_endpoints(settings, _validated_hosts(hosts))
+    header = yamlfmt.generated_header("the endpoint_prober role (llmobs_settings and the endpoints)")
+    return {"settings.yml": yamlfmt.dump(full.model_dump(mode="json", by_alias=True), header)}
+
+
 def image_pin(definition: str, variable: str) -> str:
     """The upstream image a compose service file pins for `variable` (`${VARIABLE:-image}`)."""
     pinned = images.pins(Path(definition).parent)
@@ -141,7 +149,8 @@ def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[scrape.Host
     for host in hosts:
         jobs = list(host.exporters) if host.exporters is not None else ["node"] + (["dcgm"] if host.gpu else [])
         if host.monitoring:
-            jobs += ["prometheus", "alertmanager"] + (["grafana"] if host.grafana else [])
+            jobs += (["prometheus", "alertmanager"] + (["grafana"] if host.grafana else [])
+                     + (["prober"] if host.prober else []))
         exporters = {}
         for job in jobs:
             if host.name == me:  # same host: the service's name on the kit's docker network
@@ -361,6 +370,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "alertmanager_check": alertmanager_check,
     "alertmanager_files": alertmanager_files,
     "grafana_files": grafana_files,
+    "prober_files": prober_files,
     "dcgm_files": dcgm_files,
     "gpu_preflight_plan": preflight.plan,
     "gpu_preflight_report": preflight.judge,

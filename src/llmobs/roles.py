@@ -64,6 +64,7 @@ HOST_VARIABLES: dict[str, str] = {
     # a fact of the grafana role (false where Grafana's image is missing); site.yml runs grafana before
     # prometheus, so every monitoring host has set it by the time Prometheus' targets are rendered
     "grafana": "grafana_running",
+    "prober": "endpoint_prober_enabled",
     "labels": "llmobs_host_labels",
     "exporters": "llmobs_exporters",
     "vllm_endpoints": "vllm_endpoints",
@@ -75,11 +76,13 @@ HOST_VARIABLES: dict[str, str] = {
     "ports.prometheus": "prometheus_port",
     "ports.alertmanager": "alertmanager_port",
     "ports.grafana": "grafana_port",
+    "ports.prober": "endpoint_prober_port",
     "addresses.node": "node_exporter_scrape_address",
     "addresses.dcgm": "dcgm_exporter_scrape_address",
 }
 # What an InventoryHost field is when its host does not set the variable (ports and addresses: None).
-_UNSET_FIELDS: dict[str, Any] = {"grafana": True, "labels": {}, "exporters": None, "vllm_endpoints": [],
+_UNSET_FIELDS: dict[str, Any] = {"grafana": True, "prober": False,
+                                 "labels": {}, "exporters": None, "vllm_endpoints": [],
                                  "endpoints": [], "gpu_count": None}
 _ADDRESS_FALLBACK = ["llmobs_scrape_address", "ansible_host"]
 

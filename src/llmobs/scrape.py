@@ -182,6 +182,10 @@ def _scrape_config(job: str, name: str, options: ScrapeOptions, dns: list[tuple[
     config: dict[str, Any] = {"job_name": name}
     if job in ENGINES and catalog_mod.load().engines[job].metrics_path != "/metrics":
         config["metrics_path"] = catalog_mod.load().engines[job].metrics_path
+    if job == "prober":
+        # The prober's series name the endpoint's server in the host label: keep it (blackbox-style), the
+        # prober's own host is its target's `instance`.
+        config["honor_labels"] = True
     if job in options.job_intervals:
         config["scrape_interval"] = options.job_intervals[job]
     if job in options.job_clients:

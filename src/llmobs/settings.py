@@ -22,6 +22,7 @@ from llmobs.endpoints import Endpoint as Endpoint  # re-exported for llmobs.depl
 from llmobs.endpoints import EngineEndpoint, HostEndpoint, VllmEndpoint, inventory_form
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.pricing import Cost
+from llmobs.prober_settings import ProberSettings, check_prober
 from llmobs.types import Duration, LabelName, LabelValue, Strict, StrictAliased
 
 # A share strictly between 0 and 1.
@@ -49,6 +50,7 @@ class Jobs(Strict):
     prometheus: LabelValue
     alertmanager: LabelValue
     grafana: LabelValue
+    prober: LabelValue
 
 
 class Thresholds(Strict):
@@ -276,6 +278,7 @@ class Settings(Strict):
     endpoints: tuple[EngineEndpoint, ...] = ()
     cost: Cost
     kubernetes: Kubernetes
+    prober: ProberSettings
 
     _endpoint_forms = field_validator("vllm_endpoints", "endpoints", mode="before")(inventory_form)
 
@@ -470,7 +473,8 @@ def load_settings(overrides: dict[str, Any] | None = None, source: str | None = 
         raise from_validation_error(error, source) from None
     catalog = catalog_mod.load()
     errors = (_check_slo_buckets(settings, catalog) + _check_engine_slos(settings, catalog)
-              + _check_references(settings, catalog) + _check_endpoints(settings) + _check_costs(settings, catalog))
+              + _check_references(settings, catalog) + _check_endpoints(settings) + _check_costs(settings, catalog)
+              + check_prober(settings.prober, settings.all_endpoints))
     if errors:
         for error in errors:
             error.source = source

@@ -38,6 +38,13 @@ def endpoint(**changes: Any) -> list[dict[str, Any]]:
 
 
 STORE = {"host": "mon-01"}
+# How the endpoint_prober role's filter names the settings it merged with the GPU hosts' endpoints.
+WITH_ENDPOINTS = "llmobs_settings (with every GPU host's vllm_endpoints and llmobs_endpoints)"
+
+
+def prober(overrides: dict[str, Any]) -> Callable[[], Any]:
+    return lambda: deploy.prober_files(overrides, [MON1, GPU1])
+
 
 # (id, the filter call, the variable the error must name, words of its problem or fix)
 CASES: list[tuple[str, Callable[[], Any], str, str]] = [
@@ -135,6 +142,16 @@ CASES: list[tuple[str, Callable[[], Any], str, str]] = [
      "llmobs_store.scheme", "pattern"),
     ("unknown store key", lambda: deploy.store_environment({**STORE, "replicas": 2}), "llmobs_store.replicas",
      "check its spelling"),
+    # the endpoint prober (endpoint_prober role)
+    ("probe timeout not shorter than the interval", prober({"prober": {"interval": "10s", "timeout": "10s"}}),
+     f"{WITH_ENDPOINTS}.prober.timeout", "shorten prober.timeout"),
+    ("probe settings for an undeclared endpoint", prober({"prober": {"endpoints": {"gpu-zz:8000": {}}}}),
+     f"{WITH_ENDPOINTS}.prober.endpoints.gpu-zz:8000", "10.0.1.11:8000"),
+    ("API key given as a value instead of a file", prober({"prober": {"api_key_file": "sk-live-123"}}),
+     f"{WITH_ENDPOINTS}.prober.api_key_file", "pattern"),
+    ("client URL with credentials in it", prober({"prober": {"endpoints": {
+        "10.0.1.11:8000": {"url": "https://user:sk-live-123@llm.example.com"}}}}),
+     f"{WITH_ENDPOINTS}.prober.endpoints.10.0.1.11:8000.url", "pattern"),
     # Grafana's provisioning
     ("datasource URL without a scheme", lambda: deploy.grafana_files({}, {"prometheus_url": "prometheus:9090"}),
      "grafana.prometheus_url", "pattern"),

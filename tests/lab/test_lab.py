@@ -50,6 +50,8 @@ class Case:
             return {"host": self.host, "gpu": str(self.gpu)}
         if "instance" in self.labels:
             return {"instance": self.labels["instance"]}
+        if "endpoint" in self.labels:
+            return {"endpoint": self.labels["endpoint"]}
         return {"host": self.host}
 
 
@@ -88,6 +90,14 @@ CASES = (
          "critical", {"host": ENGINE, "instance": f"{ENGINE}:8001", "model_name": "mistral-7b-instruct"}),
     Case("latency", "gpu-t4-1", {"fault": "latency"}, "VllmInterTokenLatencyBudgetBurn", "critical",
          {"model_name": "phi-3-mini-4k-instruct", "slo": "inter_token_latency"}),
+    # Faults between the client and a healthy engine (a proxy answering 503, a stall before the first token):
+    # only the endpoint prober sees them, so they page from the outside while the engine's metrics look fine.
+    Case("front-503", "gpu-a100-1", {"fault": "front-unavailable", "engine": "llama-3.1-8b-instruct-trt"},
+         "EndpointProbeFailing", "critical",
+         {"host": "gpu-a100-1", "endpoint": "gpu-a100-1:8001", "model_name": "llama-3.1-8b-instruct-trt"}),
+    Case("front-stall", ENGINE, {"fault": "front-stall", "engine": "deepseek-r1-distill-llama-8b", "seconds": 3},
+         "EndpointProbeTtftOverSlo", "critical",
+         {"host": ENGINE, "endpoint": f"{ENGINE}:30000", "model_name": "deepseek-r1-distill-llama-8b"}),
     # The real llama.cpp server (in gpu-l40s-1's network namespace): its container is stopped, then started.
     Case("llamacpp-stop", ENGINE, {}, LLAMACPP_DOWN_ALERT, "critical",
          {"host": ENGINE, "instance": f"{ENGINE}:{LLAMACPP_PORT}", "job": "llamacpp"}, stop="llamacpp"),
@@ -213,6 +223,28 @@ def test_the_real_engine_answers_chat_completions_and_is_scraped(lab: Any) -> No
     assert lab.query(f"llamacpp:n_decode_total{selector} > 0")
 
 
+def test_the_prober_probes_every_endpoint_from_the_outside(lab: Any, figure) -> None:
+    """The endpoint prober's streamed chat completions succeed on every endpoint, the real llama.cpp server's
+    included: time to first token measured, tokens counted, answers well formed."""
+    endpoints = {t["labels"]["instance"] for t in lab.targets()
+                 if t["labels"]["job"] in ("vllm", "sglang", "trtllm", "llamacpp")}
+    deadline = time.monotonic() + 120
+    while {s["metric"]["endpoint"] for s in lab.query("llmobs_probe_success == 1")} != endpoints:
+        assert time.monotonic() < deadline, f"probes failing: {lab.query('llmobs_probe_success == 0')}"
+        time.sleep(5)
+    real = f'{{endpoint="{ENGINE}:{LLAMACPP_PORT}"}}'
+    assert lab.query(f"llmobs_probe_answer_well_formed{real} == 1")
+    assert lab.query(f"llmobs_probe_http_status{real} == 200")
+    tokens = float(lab.query(f"llmobs_probe_tokens_received{real}")[0]["value"][1])
+    histogram = "llmobs_probe_time_to_first_token_seconds"
+    ttft = lab.query(f"{histogram}_sum{real} / {histogram}_count{real}")
+    assert tokens > 0 and ttft and 0 < float(ttft[0]["value"][1]) < 8
+    host = lab.query(f"llmobs_probe_success{real}")[0]["metric"]["host"]
+    assert host == ENGINE, f"the prober's series carry the engine's host, not the prober's: {host}"
+    figure(f"prober: {len(endpoints)} endpoints ok; llama.cpp from the outside: mean TTFT "
+           f"{float(ttft[0]['value'][1]) * 1000:.0f} ms, {tokens:.0f} tokens per probe")
+
+
 def test_gpu_hosts_serve_both_spellings_of_the_hostname_label(lab: Any) -> None:
     """gpu-a100-1 imitates dcgm-exporter 4.5.3-4.8.2 (`Hostname`), the others the pinned 4.6.1-4.8.4 (`hostname`)."""
     hosts = {label: {s["metric"]["host"] for s in lab.query(f'DCGM_FI_DEV_GPU_TEMP{{{label}!=""}}')}
@@ -291,7 +323,26 @@ def test_print_fault_to_notification_times(finished_campaign: Campaign, figure) 
     assert all(finished_campaign.outcomes[c.id].fired for c in CASES)
 
 
+def test_faults_in_front_of_the_engine_page_only_from_the_outside(lab: Any, finished_campaign: Campaign) -> None:
+    """While a proxy answered 503 or stalled in front of them, the two engines raised no alert of their own
+    that was not already there before the faults, and they kept serving: only the prober's alerts saw them."""
+    models = [case.labels["model_name"] for case in CASES if case.id.startswith("front-")]
+    selector = f'severity=~"warning|critical", model_name=~"{"|".join(models)}", alertname!~"EndpointProbe.*"'
+
+    def alert(series: dict[str, Any]) -> tuple[str, str, str]:
+        return series["metric"]["alertname"], series["metric"]["model_name"], series["metric"]["severity"]
+
+    before = {alert(s) for s in lab.query(f"ALERTS{{{selector}}}", at=finished_campaign.started)}
+    fired = {alert(s) for s in lab.query_range(f"ALERTS{{{selector}}}", finished_campaign.started, time.time())}
+    assert not fired - before, f"engine alerts for faults in front of the engine: {sorted(fired - before)}"
+    for model in models:
+        served = lab.query(f'sum(instance_model:engine_requests:rate5m{{model_name="{model}"}}) > 0')
+        assert served, f"{model}'s own metrics show no traffic"
+
+
 def _excused(labels: dict[str, str]) -> bool:
+    if "endpoint" in labels:  # the prober's alerts: an endpoint is the engine instance its clients call
+        labels = {**labels, "instance": labels["endpoint"]}
     return any(all(labels.get(key) == value for key, value in case.scope.items()) for case in CASES) or (
         labels.get("model_name") in {case.labels.get("model_name") for case in CASES} - {None})
 

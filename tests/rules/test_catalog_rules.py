@@ -13,6 +13,7 @@ from rules_support import REPO
 from llmobs import catalog as catalog_mod
 from llmobs import dcgm_csv, promql
 from llmobs.catalog import ENGINE_GPU_INFO
+from llmobs.conventions import PROBE_TARGETS_GROUP, PROBE_TTFT_TARGET
 from llmobs.rules import panel_thresholds, render_rule_files, rule_files
 from llmobs.settings import load_settings
 
@@ -125,6 +126,17 @@ def test_engine_gpu_info_of_every_engine() -> None:
     rules = yaml.safe_load(render_rule_files(settings)["inventory.yml"])["groups"][0]["rules"]
     assert [(r["labels"]["instance"], r["labels"]["inference_engine"], r["labels"]["gpus"]) for r in rules] == [
         ("h:8000", "vllm", "0"), ("h:30000", "sglang", "1,2"), ("h:8080", "llamacpp", "4,6,7")]
+
+
+def test_probe_ttft_targets_are_each_models_slo_target() -> None:
+    """The prober's TTFT alert compares with the target the TTFT SLO uses: the default, or the model's own."""
+    settings = load_settings({"vllm_endpoints": {"h": [{"model": "a", "gpus": [0]}, {"model": "b", "port": 8001,
+                                                                                     "gpus": [1]}]},
+                              "slo": {"defaults": {"ttft_seconds": 2.5}, "models": {"b": {"ttft_seconds": 5.0}}}})
+    groups = yaml.safe_load(render_rule_files(settings)["inventory.yml"])["groups"]
+    targets = next(g for g in groups if g["name"] == PROBE_TARGETS_GROUP)["rules"]
+    assert [(r["record"], r["labels"], r["expr"]) for r in targets] == [
+        (PROBE_TTFT_TARGET, {"model_name": "a"}, "vector(2.5)"), (PROBE_TTFT_TARGET, {"model_name": "b"}, "vector(5)")]
 
 
 def test_existing_recording_rule_names_are_kept() -> None:

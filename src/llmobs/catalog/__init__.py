@@ -24,7 +24,7 @@ from llmobs.types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: ca
 from llmobs.types import Strict, StrictAliased
 from llmobs.types import duration_seconds as duration_seconds
 
-Layer = Literal["gpu", "inference", "business", "platform"]
+Layer = Literal["gpu", "inference", "business", "platform", "probe"]
 MetricType = Literal["gauge", "counter", "histogram"]
 Severity = Literal["critical", "warning", "info"]
 Component = Literal["gpu", "engine", "slo", "host", "pipeline"]
@@ -444,7 +444,7 @@ class Catalog(Strict):
 
     def generated_names(self, slo_period: str) -> set[str]:
         """Series the rule generators record besides the catalog's rules: inventory, XID classes, SLOs."""
-        return {ENGINE_GPU_INFO, XID_CLASS_INFO, *conventions.PRICE_SERIES,
+        return {ENGINE_GPU_INFO, XID_CLASS_INFO, conventions.PROBE_TTFT_TARGET, *conventions.PRICE_SERIES,
                 *conventions.slo_series(self.slos.sli_windows, slo_period)}
 
 

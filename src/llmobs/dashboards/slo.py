@@ -10,7 +10,7 @@ from grafana_foundation_sdk.models import units
 
 from llmobs import conventions
 from llmobs.catalog import AlertWindow
-from llmobs.dashboards import common
+from llmobs.dashboards import common, probe
 from llmobs.dashboards.context import Context
 from llmobs.dashboards.panels import (
     BAD,
@@ -122,4 +122,5 @@ def build(ctx: Context) -> Board:
               variables(ctx), time_from="now-24h")
         .row("Now").add(slo_table(ctx), budget_left(ctx), error_ratio_against_budget(ctx))
         .row("Burn rates over the alert windows").add(*burn_rates(ctx))
+        .row("From the outside: the endpoint prober").add(*probe.panels(ctx))
     )

@@ -38,7 +38,8 @@ def rule_files(settings: Settings, catalog: Catalog | None = None) -> dict[str, 
     files = {
         conventions.RECORDING_FILE: RuleFile(groups=(*recorded, inventory.xid_class_group(catalog))),
         conventions.SLO_FILE: RuleFile(groups=tuple(slo.recording_groups(settings, catalog.slos))),
-        conventions.INVENTORY_FILE: RuleFile(groups=(inventory.engine_gpu_group(settings.all_endpoints, host),)),
+        conventions.INVENTORY_FILE: RuleFile(groups=(inventory.engine_gpu_group(settings.all_endpoints, host),
+                                                     inventory.probe_targets_group(settings))),
         conventions.PRICES_FILE: RuleFile(groups=(prices.prices_group(settings, catalog),)),
     }
     known = catalog.exposed_series_names() | catalog.generated_names(settings.slo.period) | {

@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from llmobs.catalog import Catalog
-from llmobs.conventions import ENGINE_GPU_INFO, INVENTORY_GROUP, XID_CLASS_INFO, XID_CLASSES_GROUP
+from llmobs.conventions import (
+    ENGINE_GPU_INFO,
+    INVENTORY_GROUP,
+    PROBE_TARGETS_GROUP,
+    PROBE_TTFT_TARGET,
+    XID_CLASS_INFO,
+    XID_CLASSES_GROUP,
+)
 from llmobs.rules.models import RecordingRule, RuleGroup
-from llmobs.settings import HostEndpoint
+from llmobs.settings import HostEndpoint, Settings
 
 
 def gpu_list(gpus: Iterable[int]) -> str:
@@ -24,6 +31,15 @@ def gpu_list(gpus: Iterable[int]) -> str:
 def _per_gpu(gpus: Iterable[int]) -> str:
     """One sample per GPU, each with its `gpu` label: the rule's static labels add the engine's."""
     return " or ".join(f'label_replace(vector(1), "gpu", "{gpu}", "gpu", ".*")' for gpu in gpus)
+
+
+def probe_targets_group(settings: Settings) -> RuleGroup:
+    """`llmobs:probe_ttft_target:seconds{model_name}`: the TTFT target (slo ttft_seconds) of each declared model,
+    which the prober's EndpointProbeTtftOverSlo compares the clients' time to first token with."""
+    models = sorted({endpoint.model for endpoint in settings.all_endpoints})
+    return RuleGroup(name=PROBE_TARGETS_GROUP, rules=tuple(
+        RecordingRule(record=PROBE_TTFT_TARGET, labels={"model_name": model},
+                      expr=f"vector({settings.slo.targets_for(model).ttft_seconds:g})") for model in models))
 
 
 def engine_gpu_group(endpoints: Iterable[HostEndpoint], host_label: str) -> RuleGroup:

@@ -70,6 +70,13 @@ KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
               "`max_queued` wait, as vLLM 0.33 with --max-num-queued-reqs (vllm:admission_rejections_total)",
               (Param("max_queued", 0, "queued requests beyond which it refuses; 0 refuses every request",
                      integer=True),)),
+    # Faults between the client and the engine (a proxy, an auth layer, a full queue in front of it): the
+    # engine never sees them, so only the outside-in prober (llmobs.prober) does.
+    FaultKind("front-unavailable", "engine", "what is in front of the engine (a proxy, a load balancer) answers "
+              "the OpenAI API with HTTP 503; the engine sees no request and its metrics stay fine"),
+    FaultKind("front-stall", "engine", "what is in front of the engine holds each answer `seconds` before its "
+              "first token (a buffering proxy, a queue in front); the engine's own metrics stay fine",
+              (Param("seconds", 5.0, "seconds each answer is held before its first token", minimum=0),)),
 )}
 
 

@@ -30,6 +30,7 @@ from llmobs import catalog as catalog_mod
 from llmobs.conventions import PORTS, SIM_CONTROL_PORT
 from llmobs.errors import ConfigError
 from llmobs.sim import faults as faults_mod
+from llmobs.sim import streaming
 from llmobs.sim.dcgm import IDLE_LOAD, DcgmExporterSim, ExporterOptions, GpuLoad, GpuSim
 from llmobs.sim.server import JsonHandler, Listener, Reply, Request, error_reply, handler
 from llmobs.sim.vllm import Engine, EngineConfig, Served
@@ -245,7 +246,15 @@ class HostSim:
         }, lambda _: Reply(HTTPStatus.NOT_FOUND, {"detail": "Not Found"}))
 
     def _completion(self, engine: Engine, request: Request) -> Reply | None:
-        """An OpenAI request, counted in http_requests_total as the API server counts it."""
+        """An OpenAI request, counted in http_requests_total as the API server counts it (unless a fault in
+        front of the engine answers it; a wrong key is refused as vLLM's --api-key refuses it)."""
+        if "front-unavailable" in self.faults.on_engine(engine.config.model):
+            return Reply(HTTPStatus.SERVICE_UNAVAILABLE, "<html><body><h1>503 Service Unavailable</h1></body></html>\n",
+                         "text/html")
+        key = engine.config.api_key
+        if key and request.handler.headers.get("Authorization") != f"Bearer {key}":
+            engine.count_http(request.path, "POST", "4xx")
+            return Reply(HTTPStatus.UNAUTHORIZED, {"error": "Unauthorized"})
         try:
             body = request.json()
         except ConfigError as error:
@@ -256,9 +265,12 @@ class HostSim:
             return None
         status, response = answer
         engine.count_http(request.path, "POST", f"{status // 100}xx")
+        if isinstance(response, streaming.StreamPlan):
+            return Reply(status, streaming.events(response), "text/event-stream; charset=utf-8")
         return Reply(status, response)
 
-    def complete(self, engine: Engine, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    def complete(self, engine: Engine, path: str,
+                 body: dict[str, Any]) -> tuple[int, dict[str, Any] | streaming.StreamPlan] | None:
         """Answer an OpenAI completion request; the request also enters the engine's simulated queue.
         None: no answer (a stuck engine never answers; the client gives up after CLIENT_TIMEOUT_S)."""
         model = engine.config.model
@@ -287,10 +299,19 @@ class HostSim:
                                                                 "type": "InternalServerError", "code": 500}}
         completion = min(max_tokens, request.target)
         factor = faults["latency"].params["factor"] if "latency" in faults else 1.0
-        time.sleep(min(10.0, (prompt_tokens / engine.prefill_rate + completion * engine.base_itl) * factor))
-        words = " ".join(self.rng.choice(("the", "GPU", "token", "model", "serves", "a", "fast", "reply"))
-                         for _ in range(completion))
         finish = "length" if completion >= max_tokens else "stop"
+        vocabulary = ("the", "GPU", "token", "model", "serves", "a", "fast", "reply")
+        if body.get("stream"):
+            options = body.get("stream_options") or {}
+            return HTTPStatus.OK, streaming.StreamPlan(
+                f"chatcmpl-{self.rng.getrandbits(64):016x}", model,
+                tuple(self.rng.choice(vocabulary) for _ in range(completion)), finish, prompt_tokens,
+                prefill=prompt_tokens / engine.prefill_rate * factor, itl=engine.base_itl * factor,
+                usage=bool(isinstance(options, dict) and options.get("include_usage")),
+                chat=path.endswith("chat/completions"),
+                held=faults["front-stall"].params["seconds"] if "front-stall" in faults else 0.0)
+        time.sleep(min(10.0, (prompt_tokens / engine.prefill_rate + completion * engine.base_itl) * factor))
+        words = " ".join(self.rng.choice(vocabulary) for _ in range(completion))
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
         if path.endswith("chat/completions"):
             choice["message"] = {"role": "assistant", "content": words}

@@ -13,7 +13,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,7 +83,7 @@ class Listener:
 @dataclass(frozen=True)
 class Reply:
     status: int
-    body: bytes | str | dict | list
+    body: bytes | str | dict | list | Iterator[bytes]  # an iterator: sent in chunks as it yields (a stream)
     content_type: str = "application/json"
 
 
@@ -139,6 +139,9 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send(reply)
 
     def send(self, reply: Reply) -> None:
+        if isinstance(reply.body, Iterator):
+            self.send_stream(reply.status, reply.body, reply.content_type)
+            return
         body = json.dumps(reply.body, indent=1) if isinstance(reply.body, dict | list) else reply.body
         data = body.encode() if isinstance(body, str) else body
         self.send_response(reply.status)
@@ -146,6 +149,20 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def send_stream(self, status: int, chunks: Iterator[bytes], content_type: str) -> None:
+        """A streamed answer, chunked transfer encoding, each chunk written when the iterator yields it."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up mid-stream
+            self.close_connection = True
 
 
 def handler(name: str, routes: dict[tuple[str, str], Route], not_found: Route) -> type[JsonHandler]:

@@ -70,6 +70,7 @@ class EngineConfig:
     vllm_version: str = CURRENT_RELEASE
     max_num_queued_reqs: int | None = None   # --max-num-queued-reqs: 503 at admission beyond it
     engine: str = "vllm"             # whose /metrics it serves: vllm, sglang or trtllm (FLAVOURS)
+    api_key: str | None = None       # --api-key: the OpenAI API answers 401 without `Bearer <key>`
 
 
 @dataclass

@@ -8,7 +8,8 @@ written out by hand, independently of the rule templates, so a wrong template fa
 
 Files, one per area (`scenarios/<area>.py`, one function per scenario): quiet (healthy-busy and idle hosts
 raise nothing but the Watchdog), gpu, engine, slo, host (host and pipeline alerts), preflight (a host's
-NVIDIA stack regressing, from the preflight's textfile metrics), recording (values of the recording rules
+NVIDIA stack regressing, from the preflight's textfile metrics), probe (the endpoint prober: a fault in front
+of a healthy engine), recording (values of the recording rules
 the dashboards and alerts read).
 """
 
@@ -22,7 +23,7 @@ from llmobs.catalog import Catalog
 from llmobs.conventions import ALERTS_FILE, RECORDING_FILE, SLO_FILE, TESTS_DIR
 from llmobs.rules.testing.fleet import Fleet
 from llmobs.rules.testing.promtool import Scenario
-from llmobs.rules.testing.scenarios import engine, gpu, host, preflight, quiet, recording, slo
+from llmobs.rules.testing.scenarios import engine, gpu, host, preflight, probe, quiet, recording, slo
 from llmobs.settings import Settings
 from llmobs.yamlfmt import dump, generated_header
 
@@ -52,6 +53,7 @@ FILES = {
     "host.test.yml": PromtoolFile(host.scenarios, 10, NO_SLO_RULES),
     "preflight.test.yml": PromtoolFile(preflight.scenarios, 10, NO_SLO_RULES),
     "recording.test.yml": PromtoolFile(recording.scenarios, 10, NO_SLO_RULES),
+    "probe.test.yml": PromtoolFile(probe.scenarios, 10, NO_SLO_RULES),
 }
 
 
