@@ -80,6 +80,7 @@ RECORDING_FILE, SLO_FILE, INVENTORY_FILE, ALERTS_FILE = "recording.yml", "slo.ym
 PRICES_FILE = "prices.yml"
 
 LATENCY_GROUP = "llmobs.vllm.latency"
+REQUEST_GROUP = "llmobs.vllm.requests"  # vLLM's request phase and length histograms
 ENGINE_GROUP = "llmobs.engine"  # the engine-agnostic layer, one rule per signal and engine
 XID_CLASSES_GROUP = "llmobs.xid-classes"
 INVENTORY_GROUP = "llmobs.inventory"

@@ -109,6 +109,7 @@ class LatencyHistogram(Strict):
 class RecordingCatalog(Strict):
     quantiles: tuple[float, ...]
     latency_histograms: tuple[LatencyHistogram, ...]
+    request_histograms: tuple[LatencyHistogram, ...] = ()  # recorded the same way, in their own group
     engine_signals: tuple[EngineSignal, ...]
     groups: tuple[RecordingGroup, ...]
 
@@ -343,7 +344,7 @@ class Catalog(Strict):
                 raise ValueError(f"{metric.name}: unknown bucket family {metric.buckets!r}")
             if metric.deprecated and metric.deprecated.replaced_by not in names:
                 raise ValueError(f"{metric.name}: replaced_by {metric.deprecated.replaced_by!r} is not in the catalog")
-        for hist in self.recording.latency_histograms:
+        for hist in (*self.recording.latency_histograms, *self.recording.request_histograms):
             for source in hist.sources:
                 if source not in names or self.metric(source).type != "histogram":
                     raise ValueError(f"latency histogram {hist.name}: {source} is not a histogram of the catalog")
@@ -436,7 +437,8 @@ class Catalog(Strict):
     # ------------------------------------------------------------------ recorded series
     def recorded_names(self) -> set[str]:
         """Every series the catalog's recording rules record, the latency histograms' included."""
-        latency = {name(hist.name, level) for hist in self.recording.latency_histograms
+        latency = {name(hist.name, level)
+                   for hist in (*self.recording.latency_histograms, *self.recording.request_histograms)
                    for level in conventions.LATENCY_LEVELS
                    for name in (conventions.latency_buckets, conventions.latency_quantile)}
         signals = {signal.record for signal in self.recording.engine_signals}

@@ -94,12 +94,13 @@ class Context:
         return str(value)
 
     def latency_histogram(self, name: str) -> LatencyHistogram:
-        """A latency histogram of the catalog, whose recording rules the latency panels read."""
-        for histogram in self.catalog.recording.latency_histograms:
+        """A latency (or vLLM request) histogram of the catalog, whose recording rules the panels read."""
+        for histogram in (*self.catalog.recording.latency_histograms, *self.catalog.recording.request_histograms):
             if histogram.name == name:
                 return histogram
         raise ConfigError("recording_rules.latency_histograms", f"the dashboards need the latency histogram {name}",
-                          f"add {name} to latency_histograms in src/llmobs/catalog/recording_rules.yaml")
+                          f"add {name} to latency_histograms (or request_histograms) in"
+                          " src/llmobs/catalog/recording_rules.yaml")
 
     def slo_target(self, histogram: LatencyHistogram) -> str | None:
         """The setting (a field of slo.defaults) that holds the latency SLO target on this histogram, if an SLO

@@ -1,7 +1,7 @@
 """vLLM serving: the whole inference layer of the catalog, per model and instance.
 
-Latency percentiles and bucket rates come from the latency recording rules (which also read the old vLLM
-metric names); distributions the rules do not cover read the raw histograms with $__rate_interval. Each
+Percentiles and bucket rates of every histogram come from the latency recording rules (which also read the
+old vLLM metric names): no panel computes a quantile over raw buckets, the cost of which grows with the fleet. Each
 panel is a named function over the queries of `llmobs.dashboards.queries`; `build()` lays them out in rows.
 """
 
@@ -163,9 +163,9 @@ def latency(ctx: Context) -> list[timeseries.Panel | heatmap.Panel]:
 def time_per_output_token(ctx: Context) -> timeseries.Panel:
     return timeseries_panel(
         "Time per output token per request: P95", "95th percentile of each finished request's mean time per"
-        " output token (TPOT), per instance. Requests with one output token record 0. Compare with the"
-        " inter-token latency, which counts every token.", units.Seconds,
-        [Target(engine.quantile(ctx.engines, 0.95, "vllm:request_time_per_output_token_seconds"), ENGINE)], width=24)
+        " output token (TPOT), per instance, over 5 minutes. Requests with one output token record 0. Compare with"
+        " the inter-token latency, which counts every token.", units.Seconds,
+        [Target(_percentile(ctx, "vllm:request_time_per_output_token_seconds", 0.95), ENGINE)], width=24)
 
 
 # ------------------------------------------------------------------ request phases
@@ -178,9 +178,19 @@ def phase_means(ctx: Context) -> timeseries.Panel:
                         for phase, histogram in PHASES.items()], stacked=True, width=8)
 
 
+def _recorded(ctx: Context, metric: str) -> LatencyHistogram:
+    """The recorded histogram (recording_rules.yaml latency_histograms) of one of vLLM's histograms."""
+    return ctx.latency_histogram(metric.replace(":", "_"))
+
+
+def _percentile(ctx: Context, metric: str, q: float) -> str:
+    """A percentile of one of vLLM's histograms per instance and model, recorded over 5 minutes."""
+    return engine.latency_percentile(ctx.engines, _recorded(ctx, metric), ctx.quantile(q))
+
+
 def _median_and_p95(ctx: Context, title: str, description: str, histogram: str, width: int) -> timeseries.Panel:
-    return timeseries_panel(title, description, units.Seconds,
-                            [Target(engine.quantile(ctx.engines, q, histogram), f"P{q * 100:g} {ENGINE}")
+    return timeseries_panel(title, description + " Over 5 minutes.", units.Seconds,
+                            [Target(_percentile(ctx, histogram, q), f"P{q * 100:g} {ENGINE}")
                              for q in (0.5, 0.95)], width=width)
 
 
@@ -203,7 +213,8 @@ def tokens_per_step(ctx: Context) -> heatmap.Panel:
     return heatmap_panel(
         "Tokens per engine step", "How many tokens the engine processed per scheduler step"
         " (vllm:iteration_tokens_total): the batch size in tokens. Bands near the max_num_batched_tokens limit"
-        " mean full batches.", TOKENS, Target(engine.bucket_rates(ctx.engines, "vllm:iteration_tokens_total")),
+        " mean full batches.", TOKENS,
+        Target(engine.latency_buckets(ctx.engines, _recorded(ctx, "vllm:iteration_tokens_total"))),
         width=12)
 
 
@@ -266,21 +277,21 @@ def token_throughput(ctx: Context) -> timeseries.Panel:
 def request_lengths(ctx: Context) -> timeseries.Panel:
     return timeseries_panel(
         "Request lengths: P50 / P95", "Prompt and output length of finished requests, and the max_tokens they"
-        " asked for. An output P95 at the requested maximum means answers are cut off (finish reason length).",
-        TOKENS, [Target(engine.quantile(ctx.engines, q, histogram), f"{what} P{q * 100:g} {ENGINE}")
+        " asked for, over 5 minutes. An output P95 at the requested maximum means answers are cut off (finish"
+        " reason length).", TOKENS, [Target(_percentile(ctx, histogram, q), f"{what} P{q * 100:g} {ENGINE}")
                  for what, histogram in LENGTHS for q in (0.5, 0.95)], log_scale=True)
 
 
 def prompt_lengths(ctx: Context) -> heatmap.Panel:
     return heatmap_panel(
         "Prompt length distribution", "Finished requests per second by prompt length (tokens).", TOKENS,
-        Target(engine.bucket_rates(ctx.engines, "vllm:request_prompt_tokens")), width=8)
+        Target(engine.latency_buckets(ctx.engines, _recorded(ctx, "vllm:request_prompt_tokens"))), width=8)
 
 
 def output_lengths(ctx: Context) -> heatmap.Panel:
     return heatmap_panel(
         "Output length distribution", "Finished requests per second by generated length (tokens).", TOKENS,
-        Target(engine.bucket_rates(ctx.engines, "vllm:request_generation_tokens")), width=8)
+        Target(engine.latency_buckets(ctx.engines, _recorded(ctx, "vllm:request_generation_tokens"))), width=8)
 
 
 def parallel_sampling(ctx: Context) -> timeseries.Panel:

@@ -35,6 +35,7 @@ class Options:
     engines_per_host: int = 2
     repeat: int = 5
     hosts_per_chunk: int = 5
+    backfills: int = 2    # promtool backfills running at once (each a core at most)
     live_intervals: int = 6
     reuse: bool = False   # measure the TSDB a previous run of the same N and H built (its data must still be fresh)
     workdir: Path = Path(".cache/bench-fleet")
@@ -154,20 +155,26 @@ def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: 
     catalog = catalog_mod.load()
     node_page = synth.capture_node_exporter(workspace.root / ".cache")
     counters = workspace.root / "compose/dcgm-exporter/counters.csv"
-    backfill = Backfill(promtool, data, log)
+    backfill = Backfill(promtool, data, log, parallel=options.backfills)
+    replay = synth.Replay(data.parent / "shapes", options.hosts)
+    gpus = 1 + max(g for endpoint in settings.vllm_endpoints for g in endpoint.gpus)
     began, generating = time.perf_counter(), 0.0
     for first in range(0, options.hosts, options.hosts_per_chunk):
         chunk = data.parent / f"chunk-{first:04d}.om"
         gen_start, samples = time.perf_counter(), 0
         with chunk.open("w", encoding="utf-8", buffering=1 << 22) as out:
             for index in range(first, min(options.hosts, first + options.hosts_per_chunk)):
+                if synth.replayed_from(index) is not None:
+                    samples += replay.write(index, out.write, gpus)
+                    continue
                 host = synth.SimulatedHost(index, settings, counters, node_page, catalog)
-                samples += host.write(out.write, start, end, every, synth.FAULTS)
+                samples += replay.simulate(host, out.write, start, end, every, synth.FAULTS)
             out.write("# EOF\n")
         generating += time.perf_counter() - gen_start
         backfill.submit(chunk, samples)
         log(f"  hosts {first}-{index}: {samples / 1e6:.1f} M samples generated; backfilling")
     backfill.wait()
+    shutil.rmtree(data.parent / "shapes", ignore_errors=True)
     result.build.update(samples=backfill.samples, generate_s=generating, backfill_s=backfill.seconds,
                         total_s=time.perf_counter() - began,
                         backfill_samples_per_s=backfill.samples / max(backfill.seconds, 1e-9))

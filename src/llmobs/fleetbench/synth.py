@@ -29,6 +29,9 @@ from llmobs.sim.vllm import EngineConfig
 GPU_MIX = ("H100-SXM", "A100-SXM", "L40S", "H100-PCIE", "A100-SXM-40GB")  # host i gets GPU_MIX[i % 5]
 DAY_S = 86400.0            # the engines' load swings over a day
 IDLE_EVERY = 7             # every 7th engine gets no traffic
+# Hosts 0-14 are simulated; every later host replays the series of simulated host 5 + index % 10 (fault-free,
+# same GPU model and models: both follow index % 5) under its own name and GPU UUIDs (Replay).
+SIMULATED = 15
 NODE_EXPORTER_GLOB = "debian/prometheus-node-exporter_*/usr/bin/prometheus-node-exporter"
 # Prometheus' own series of every target (scrape.go: up, scrape_duration_seconds, ...).
 SCRAPE_SERIES = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
@@ -193,6 +196,49 @@ def _scrape_series(labels: str, samples: int, stamp: str) -> list[str]:
 def _labels(settings: Settings, job: str, instance: str, host: str) -> str:
     pairs = exposition.target_labels(job, instance, settings.labels.host, host)
     return ",".join(f'{key}="{value}"' for key, value in pairs.items())
+
+
+def replayed_from(index: int) -> int | None:
+    """The simulated host whose series host `index` replays; None for a simulated host."""
+    return None if index < SIMULATED else 5 + index % 10
+
+
+class Replay:
+    """Hosts beyond the simulated ones: each writes the series the simulators wrote for the host it replays
+    (replayed_from), with its own name and GPU UUIDs substituted in the text, so the fleet's size costs the
+    backfill, not the simulators. The simulated hosts that are replayed keep their text in `shapes`."""
+
+    PIECE = 1 << 26  # characters read at a time
+
+    def __init__(self, shapes: Path, hosts: int):
+        self.shapes, self.hosts = shapes, hosts
+        self.samples: dict[int, int] = {}
+
+    def simulate(self, host: SimulatedHost, out: Callable[[str], Any], *args: Any) -> int:
+        """host.write(out, *args), keeping its text when a later host replays it."""
+        if not any(replayed_from(i) == host.index for i in range(SIMULATED, self.hosts)):
+            return host.write(out, *args)
+        self.shapes.mkdir(parents=True, exist_ok=True)
+        with (self.shapes / f"{host.name}.om").open("w", encoding="utf-8", buffering=1 << 22) as shape:
+            def both(text: str) -> None:
+                out(text)
+                shape.write(text)
+            self.samples[host.index] = host.write(both, *args)
+        return self.samples[host.index]
+
+    def write(self, index: int, out: Callable[[str], Any], gpus: int) -> int:
+        """Host `index`'s series (replayed); the number of samples written."""
+        source, target = host_name(replayed_from(index)), host_name(index)
+        names = [(source, target)] + [(exposition.gpu_uuid(source, g), exposition.gpu_uuid(target, g))
+                                      for g in range(gpus)]
+        with (self.shapes / f"{source}.om").open(encoding="utf-8") as shape:
+            rest = ""
+            while piece := shape.read(self.PIECE):
+                text, newline, rest = (rest + piece).rpartition("\n")
+                for old, new in names:
+                    text = text.replace(old, new)
+                out(text + newline)
+        return self.samples[replayed_from(index)]
 
 
 class SimulatedHost:

@@ -27,33 +27,35 @@ from llmobs.errors import UnreachableError
 
 @dataclass
 class Backfill:
-    """Chunks backfilled one at a time beside the generator (2 cores: one generates, one backfills)."""
+    """Chunks backfilled beside the generator, up to `parallel` promtool processes at once."""
 
     promtool: Path
     data: Path
     log: Callable[[str], None]
-    running: subprocess.Popen | None = None
-    chunk: Path | None = None
-    seconds: float = 0.0
+    parallel: int = 1
+    running: list[tuple[subprocess.Popen, Path, float]] = field(default_factory=list)
+    seconds: float = 0.0   # promtool's time, summed over the processes
     samples: int = 0
-    _started: float = field(default=0.0)
 
     def submit(self, chunk: Path, samples: int) -> None:
-        self.wait()
-        self.chunk, self.samples, self._started = chunk, self.samples + samples, time.perf_counter()
-        self.running = subprocess.Popen([str(self.promtool), "tsdb", "create-blocks-from", "openmetrics",
-                                         str(chunk), str(self.data)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        while len(self.running) >= self.parallel:
+            self._wait_one()
+        self.samples += samples
+        process = subprocess.Popen([str(self.promtool), "tsdb", "create-blocks-from", "openmetrics", str(chunk),
+                                    str(self.data)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.running.append((process, chunk, time.perf_counter()))
 
     def wait(self) -> None:
-        if self.running is None:
-            return
-        _, errors = self.running.communicate()
-        self.seconds += time.perf_counter() - self._started
-        if self.running.returncode:
-            raise RuntimeError(f"promtool backfill of {self.chunk} failed: {errors.strip()[-2000:]}")
-        self.chunk.unlink()
-        self.running = None
+        while self.running:
+            self._wait_one()
+
+    def _wait_one(self) -> None:
+        process, chunk, started = self.running.pop(0)
+        _, errors = process.communicate()
+        self.seconds += time.perf_counter() - started
+        if process.returncode:
+            raise RuntimeError(f"promtool backfill of {chunk} failed: {errors.strip()[-2000:]}")
+        chunk.unlink()
 
 
 def free_port() -> int:

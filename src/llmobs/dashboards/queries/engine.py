@@ -72,21 +72,11 @@ def latency_buckets(scope: Promql, histogram: LatencyHistogram) -> str:
     return aggregate("sum", scope.sel(conventions.latency_buckets(histogram.name, "instance_model")), ("le",))
 
 
-# ------------------------------------------------------------------ raw histograms
-def quantile(scope: Promql, q: float, histogram: str) -> str:
-    """A quantile of a histogram the rules do not record, per engine, over Grafana's rate window."""
-    return Promql.quantile(q, scope.sum_rate(f"{histogram}_bucket", RATE, (*BY_ENGINE, "le")))
-
-
+# ------------------------------------------------------------------ raw histogram sums and counts
 def mean(scope: Promql, histogram: str) -> str:
     """The mean observation of a histogram per engine (none observed: no result)."""
     return Promql.ratio(scope.sum_rate(f"{histogram}_sum", RATE, BY_ENGINE),
                         scope.sum_rate(f"{histogram}_count", RATE, BY_ENGINE))
-
-
-def bucket_rates(scope: Promql, histogram: str) -> str:
-    """Observations per second in each bucket, summed over the selected engines (a heatmap)."""
-    return scope.sum_rate(f"{histogram}_bucket", RATE, ("le",))
 
 
 # ------------------------------------------------------------------ speculative decoding
