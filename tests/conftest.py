@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 import yaml
+from genai_push import GenAiApplication
 
 from llmobs import http, images, tools
 from llmobs.files import make_readable
@@ -222,12 +223,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     _remove_abandoned_labs()
     lab = Lab(project=f"{E2E_PREFIX}{os.getpid()}", env=env)
     running = RunningLab(lab, root, 0.0)
+    application = None
     try:
         for note in lab.up():
             print(f"\nlab: {note}")
+        # An application pushes its GenAI metrics over OTLP, so the llmobs.genai rules have data too.
+        application = GenAiApplication(lab.url("prometheus")).start()
         running.wait_ready()
         yield running
     finally:
+        if application:
+            application.stop()
         if running.ready_at == 0.0:
             print(lab.compose("logs", "--tail", "30", check=False).stdout[-6000:])
         lab.down(volumes=True)

@@ -70,6 +70,7 @@ ENGINE_GROUP = "llmobs.engine"  # the engine-agnostic layer, one rule per signal
 XID_CLASSES_GROUP = "llmobs.xid-classes"
 INVENTORY_GROUP = "llmobs.inventory"
 PRICES_GROUP = "llmobs.prices"
+GENAI_GROUP = "llmobs.genai"  # applications' OpenTelemetry GenAI metrics, pushed over OTLP
 
 
 def alert_group(page: str) -> str:
@@ -128,3 +129,10 @@ ALERT_SINK_SERVICE = "alert-sink"
 def instance(address: str, port: int) -> str:
     """A scrape target's `instance` label: address:port."""
     return f"{address}:{port}"
+
+
+# -------------------------------------------------------------------------------- OpenTelemetry
+# How Prometheus names what applications push over OTLP (prometheus.yml `otlp.translation_strategy`): dots to
+# underscores, unit and type suffixes added. The GenAI recording rules read these names.
+OTLP_TRANSLATION_STRATEGY = "UnderscoreEscapingWithSuffixes"
+OTLP_METRICS_PATH = "/api/v1/otlp/v1/metrics"

@@ -21,6 +21,7 @@ from llmobs.conventions import Engine
 from llmobs.endpoints import Endpoint as Endpoint  # re-exported for llmobs.deploy
 from llmobs.endpoints import EngineEndpoint, HostEndpoint, VllmEndpoint, inventory_form
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
+from llmobs.otel import Otel
 from llmobs.pricing import Cost
 from llmobs.types import Duration, LabelName, LabelValue, Strict, StrictAliased
 
@@ -276,6 +277,7 @@ class Settings(Strict):
     endpoints: tuple[EngineEndpoint, ...] = ()
     cost: Cost
     kubernetes: Kubernetes
+    otel: Otel
 
     _endpoint_forms = field_validator("vllm_endpoints", "endpoints", mode="before")(inventory_form)
 
