@@ -8,7 +8,8 @@ was set up (persistence mode off, fabric manager down on an NVSwitch system, a d
 the fleet's, pending row remaps). The names are catalogued in catalog/metrics.yaml (layer platform).
 
 Standard library only, like the judge: the host's timer (llmobs.preflight.host) writes the same file. The
-text is Prometheus' text exposition format as prometheus_client writes it (tests/preflight check both).
+text is Prometheus' text exposition format, byte for byte what prometheus_client wrote before (tests/preflight
+parse it with prometheus_client's parser).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def render(report: dict[str, Any]) -> str:
     lines += _gauge(NVSWITCHES, "NVSwitches on the PCI bus.", [({}, report["nvswitch_count"])])
     lines += _gauge(FABRIC_MANAGER_RUNNING, "Whether nv-fabricmanager runs (1) or not (0).",
                     [({}, facts["fabric_manager_running"])])
-    lines += _gauge(PERSISTENCE_MODE_OFF_GPUS, "GPUs with persistence mode off.", [({}, facts["persistence_mode_off_gpus"])])
+    lines += _gauge(PERSISTENCE_MODE_OFF_GPUS, "GPUs with persistence mode off.",
+                    [({}, facts["persistence_mode_off_gpus"])])
     lines += _gauge(ROW_REMAP_PENDING_GPUS, "GPUs with a row remap pending (or a reset required).",
                     [({}, facts["row_remap_pending_gpus"])])
     if facts["driver_version"]:
