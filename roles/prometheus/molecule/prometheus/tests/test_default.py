@@ -4,7 +4,6 @@ import json
 import time
 
 from llmobs import rules
-from llmobs.conventions import OTLP_METRICS_PATH
 from llmobs.settings import load_settings
 
 PROMETHEUS = "http://prometheus:9090"
@@ -22,15 +21,6 @@ def test_api_needs_the_basic_auth_password(host):
     web = host.file(f"{PROJECT_DIR}/config/web.yml")
     assert web.mode == 0o640 and "$2b$" in web.content_string
     assert "molecule-prometheus-password" not in web.content_string
-
-
-def test_otlp_receiver_is_on_behind_the_same_basic_auth(host):
-    """An OTLP push (an empty protobuf ExportMetricsServiceRequest) is refused without the password and taken
-    with it: the receiver is on (404 where it is off) and no one can push around the web config."""
-    push = (f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -H 'Content-Type: application/x-protobuf'"
-            f" --data-binary '' {PROMETHEUS}{OTLP_METRICS_PATH}")
-    assert host.check_output(push) == "401"
-    assert host.check_output(push.replace("curl -s", f"curl -s -u {CREDENTIALS}")) == "200"
 
 
 def test_container_runs_as_non_root(host):
