@@ -331,11 +331,11 @@ def _scope_engines(settings: Settings, model: str | None) -> set[Engine]:
 def _check_declared_buckets(scope: str, targets: SloTargets, catalog: catalog_mod.Catalog) -> list[ConfigError]:
     """Declared bucket families must be vLLM's, their boundaries strictly ascending."""
     errors = []
+    engines = sorted({metric.buckets for metric in catalog.metrics if metric.engine and metric.buckets})
     for family, bounds in targets.histogram_buckets.items():
         field = f"{scope}.histogram_buckets.{family}"
-        if family not in catalog.bucket_families:
-            errors.append(ConfigError(field, "not a bucket family of vLLM",
-                                      f"use one of {', '.join(sorted(catalog.bucket_families))}"))
+        if family not in engines:
+            errors.append(ConfigError(field, "not a bucket family of vLLM", f"use one of {', '.join(engines)}"))
         elif not bounds or any(b <= a for a, b in pairwise(bounds)):
             errors.append(ConfigError(field, f"boundaries {list(bounds)} are not strictly ascending",
                                       "list them as given to vLLM's --custom-histogram-buckets, smallest first"))
