@@ -20,7 +20,7 @@ def test_the_application_pushes_the_genai_semconv_metrics_with_the_catalogs_buck
     received: list[tuple[str, dict[str, str], bytes]] = []
 
     class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             self.send_response(200)
