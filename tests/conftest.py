@@ -8,7 +8,8 @@ tests can change them) and the committed counters CSV. It yields once every targ
 recording rule returns data, and is removed (with its volumes) at the end of the session; labs of killed
 sessions are removed by the next one. Where its Prometheus takes OTLP, an application instrumented with the
 OpenTelemetry SDK (tests/genai_push.py) pushes GenAI metrics all along, so the llmobs.genai rules have data too;
-where it does not (the Debian stand-in), those rules are left out of the readiness and `otlp_missing` says why. `lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
+where it does not (the Debian stand-in), those rules are left out of the readiness and `otlp_missing` says why.
+`lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
 
 Under pytest-xdist (`-n 2 --dist loadgroup`, the suite's default) each test file runs whole on one worker,
 so module fixtures such as a molecule campaign run once; every test that needs the lab, and the set-up
