@@ -6,7 +6,10 @@ Alertmanager, node_exporter, the alert sink, the four simulated GPU servers and 
 exists. It mounts copies of the committed prometheus/ and alertmanager/ directories (so the configuration
 tests can change them) and the committed counters CSV. It yields once every target is up and every
 recording rule returns data, and is removed (with its volumes) at the end of the session; labs of killed
-sessions are removed by the next one. `lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
+sessions are removed by the next one. Where its Prometheus takes OTLP, an application instrumented with the
+OpenTelemetry SDK (tests/genai_push.py) pushes GenAI metrics all along, so the llmobs.genai rules have data too;
+where it does not (the Debian stand-in), those rules are left out of the readiness and `otlp_missing` says why.
+`lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
 
 Under pytest-xdist (`-n 2 --dist loadgroup`, the suite's default) each test file runs whole on one worker,
 so module fixtures such as a molecule campaign run once; every test that needs the lab, and the set-up
@@ -25,7 +28,9 @@ import secrets
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +38,10 @@ from typing import Any
 
 import pytest
 import yaml
+from genai_push import GenAiApplication
 
 from llmobs import http, images, tools
+from llmobs.conventions import GENAI_GROUP, OTLP_METRICS_PATH
 from llmobs.files import make_readable
 from llmobs.lab import PUBLISHED, Lab, LabError
 
@@ -123,6 +130,7 @@ class RunningLab:
     lab: Lab
     config_root: Path      # holds the mounted copies: prometheus/, alertmanager/
     ready_at: float        # every target up and every recording rule with data
+    otlp_missing: str | None = None  # why the lab's Prometheus takes no OTLP (then the GenAI rules have no data)
 
     def url(self, service: str) -> str:
         return self.lab.url(service)
@@ -152,6 +160,8 @@ class RunningLab:
         names = set()
         for path in (self.config_root / "prometheus" / "rules").glob("*.yml"):
             for group in yaml.safe_load(path.read_text())["groups"]:
+                if group["name"] == GENAI_GROUP and self.otlp_missing:
+                    continue  # nothing can push the applications' metrics
                 names.update(rule["record"] for rule in group["rules"] if "record" in rule)
         return names
 
@@ -191,6 +201,19 @@ def _unavailable() -> str | None:
     return None
 
 
+def _otlp_missing(prometheus_url: str) -> str | None:
+    """Why this Prometheus takes no OTLP push (an empty protobuf request is a valid one), or None."""
+    request = urllib.request.Request(prometheus_url + OTLP_METRICS_PATH, data=b"", method="POST",
+                                     headers={"Content-Type": "application/x-protobuf"})
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as error:
+        return (f"its Prometheus answers {error.code} to an OTLP push: the image has no OTLP receiver (the"
+                " stand-in, Debian's 3.5.3, is built without it: Debian #1080354; upstream's prom/prometheus has"
+                " it, with --web.enable-otlp-receiver)")
+    return None
+
+
 def _remove_abandoned_labs() -> None:
     """Labs of test sessions that were killed before their teardown (their process is gone)."""
     listed = subprocess.run(["docker", "compose", "ls", "--all", "--format", "json"], capture_output=True, text=True)
@@ -222,12 +245,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     _remove_abandoned_labs()
     lab = Lab(project=f"{E2E_PREFIX}{os.getpid()}", env=env)
     running = RunningLab(lab, root, 0.0)
+    application = None
     try:
         for note in lab.up():
             print(f"\nlab: {note}")
+        # An application pushes its GenAI metrics over OTLP, so the llmobs.genai rules have data too.
+        running.otlp_missing = _otlp_missing(lab.url("prometheus"))
+        if running.otlp_missing:
+            print(f"\nlab: no OTLP push: {running.otlp_missing}")
+        else:
+            application = GenAiApplication(lab.url("prometheus")).start()
         running.wait_ready()
         yield running
     finally:
+        if application:
+            application.stop()
         if running.ready_at == 0.0:
             print(lab.compose("logs", "--tail", "30", check=False).stdout[-6000:])
         lab.down(volumes=True)

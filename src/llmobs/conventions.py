@@ -86,6 +86,7 @@ XID_CLASSES_GROUP = "llmobs.xid-classes"
 INVENTORY_GROUP = "llmobs.inventory"
 PROBE_TARGETS_GROUP = "llmobs.probe-targets"  # the TTFT target of each probed model (PROBE_TTFT_TARGET)
 PRICES_GROUP = "llmobs.prices"
+GENAI_GROUP = "llmobs.genai"  # applications' OpenTelemetry GenAI metrics, pushed over OTLP
 
 
 def alert_group(page: str) -> str:
@@ -146,3 +147,10 @@ ALERT_SINK_SERVICE = "alert-sink"
 def instance(address: str, port: int) -> str:
     """A scrape target's `instance` label: address:port."""
     return f"{address}:{port}"
+
+
+# -------------------------------------------------------------------------------- OpenTelemetry
+# How Prometheus names what applications push over OTLP (prometheus.yml `otlp.translation_strategy`): dots to
+# underscores, unit and type suffixes added. The GenAI recording rules read these names.
+OTLP_TRANSLATION_STRATEGY = "UnderscoreEscapingWithSuffixes"
+OTLP_METRICS_PATH = "/api/v1/otlp/v1/metrics"

@@ -20,7 +20,7 @@ from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, instance
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
-from llmobs.preflight import textfile
+from llmobs.preflight import textfile, timer
 from llmobs.settings import Endpoint, Settings, load_settings
 from llmobs.types import Address, Strict, duration_seconds
 
@@ -375,6 +375,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "gpu_preflight_plan": preflight.plan,
     "gpu_preflight_report": preflight.judge,
     "gpu_preflight_textfile": textfile.render,
+    "gpu_preflight_timer": timer.timer_files,
     "docker_daemon_json": dockerhost.daemon_json,
     # What compose_service, the prometheus and alertmanager roles and site.yml compute (llmobs.roles).
     "inventory_hosts": roles.inventory_hosts,

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmobs import catalog as catalog_mod
-from llmobs import conventions, yamlfmt
+from llmobs import conventions, otel, yamlfmt
 from llmobs.conventions import ENGINES, EXPORTER_PORTS, JOB_ORDER, ExporterJob, Job
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.settings import Settings
@@ -229,6 +229,7 @@ def render(hosts: Iterable[Any], settings: Settings, options: Any = None,
     }
     if opts.external_labels:
         config["global"]["external_labels"] = dict(opts.external_labels)
+    config.update(otel.prometheus_config(settings.otel))
     if opts.remote_write:
         config["remote_write"] = [rw.model_dump(exclude_none=True) for rw in opts.remote_write]
     config["scrape_configs"] = [_scrape_config(job, jobs[job], opts, dns[job], settings.labels.host)

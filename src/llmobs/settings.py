@@ -21,6 +21,7 @@ from llmobs.conventions import Engine
 from llmobs.endpoints import Endpoint as Endpoint  # re-exported for llmobs.deploy
 from llmobs.endpoints import EngineEndpoint, HostEndpoint, VllmEndpoint, inventory_form
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
+from llmobs.otel import Otel
 from llmobs.pricing import Cost
 from llmobs.prober_settings import ProberSettings, check_prober
 from llmobs.types import Duration, LabelName, LabelValue, Strict, StrictAliased
@@ -279,6 +280,7 @@ class Settings(Strict):
     cost: Cost
     kubernetes: Kubernetes
     prober: ProberSettings
+    otel: Otel
 
     _endpoint_forms = field_validator("vllm_endpoints", "endpoints", mode="before")(inventory_form)
 
@@ -332,11 +334,11 @@ def _scope_engines(settings: Settings, model: str | None) -> set[Engine]:
 def _check_declared_buckets(scope: str, targets: SloTargets, catalog: catalog_mod.Catalog) -> list[ConfigError]:
     """Declared bucket families must be vLLM's, their boundaries strictly ascending."""
     errors = []
+    engines = sorted({metric.buckets for metric in catalog.metrics if metric.engine and metric.buckets})
     for family, bounds in targets.histogram_buckets.items():
         field = f"{scope}.histogram_buckets.{family}"
-        if family not in catalog.bucket_families:
-            errors.append(ConfigError(field, "not a bucket family of vLLM",
-                                      f"use one of {', '.join(sorted(catalog.bucket_families))}"))
+        if family not in engines:
+            errors.append(ConfigError(field, "not a bucket family of vLLM", f"use one of {', '.join(engines)}"))
         elif not bounds or any(b <= a for a, b in pairwise(bounds)):
             errors.append(ConfigError(field, f"boundaries {list(bounds)} are not strictly ascending",
                                       "list them as given to vLLM's --custom-histogram-buckets, smallest first"))

@@ -2,14 +2,15 @@
 
 One session-wide lab (tests/conftest.py). In order:
 1. every target is up and every recording rule returns data;
-2. a valid configuration is validated in the running container, then reloaded; one that fails validation
+2. an application's OpenTelemetry GenAI metrics, pushed over OTLP, are stored and summarised by the rules;
+3. a valid configuration is validated in the running container, then reloaded; one that fails validation
    is refused and the running one stays (checked while the faults run);
-3. the fault campaign: every fault is injected at once, on different simulated hosts, GPUs and engines;
+4. the fault campaign: every fault is injected at once, on different simulated hosts, GPUs and engines;
    each is cleared as soon as its alert reaches the alert sink with the right labels and severity, and its
    resolved notification must follow. The injection-to-notification time of each is printed;
-4. the targets nobody broke (a busy and an idle GPU, two engines, the monitoring host, the pipeline)
+5. the targets nobody broke (a busy and an idle GPU, two engines, the monitoring host, the pipeline)
    raised no warning or critical alert during all of that;
-5. `docker compose down` then `up` keeps Prometheus' data and Alertmanager's silences.
+6. `docker compose down` then `up` keeps Prometheus' data and Alertmanager's silences.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlencode, urlsplit
 
+import genai_push
 import pytest
 import yaml
 
+from llmobs import catalog as catalog_mod
 from llmobs.errors import ConfigError
 
 pytestmark = [pytest.mark.docker, pytest.mark.lab]
@@ -250,6 +253,53 @@ def test_gpu_hosts_serve_both_spellings_of_the_hostname_label(lab: Any) -> None:
     hosts = {label: {s["metric"]["host"] for s in lab.query(f'DCGM_FI_DEV_GPU_TEMP{{{label}!=""}}')}
              for label in ("Hostname", "hostname")}
     assert hosts == {"Hostname": {"gpu-a100-1"}, "hostname": {"gpu-h100-1", "gpu-l40s-1", "gpu-t4-1"}}
+
+
+def _one(lab: Any, expr: str) -> tuple[dict[str, str], float]:
+    found = lab.query(expr)
+    assert len(found) == 1, f"{expr}: {found}"
+    return found[0]["metric"], float(found[0]["value"][1])
+
+
+def test_genai_metrics_pushed_over_otlp_are_stored_with_their_labels(lab: Any, figure) -> None:
+    """The OpenTelemetry SDK's pushes (tests/genai_push.py) reach Prometheus' OTLP receiver and get the names
+    and labels the llmobs.genai rules read: suffixes added, resource attributes kept and promoted."""
+    if lab.otlp_missing:
+        pytest.skip(f"no OTLP in this lab: {lab.otlp_missing}")
+    service = f'service_name="{genai_push.SERVICE}"'
+    tokens = lab.query(f"gen_ai_client_token_usage_sum{{{service}}}")
+    assert {series["metric"]["gen_ai_token_type"] for series in tokens} == {"input", "output"}
+    labels = tokens[0]["metric"]
+    assert labels["job"] == genai_push.SERVICE and labels["instance"] == f"{genai_push.SERVICE}-1"
+    assert labels["gen_ai_request_model"] == genai_push.MODEL and labels["gen_ai_provider_name"] == "openai"
+    assert labels["deployment_environment_name"] == genai_push.ENVIRONMENT, "promote_resource_attributes"
+    buckets = lab.query(f'gen_ai_client_operation_duration_seconds_bucket{{{service}, error_type=""}}')
+    boundaries = {float(series["metric"]["le"]) for series in buckets}
+    assert boundaries == {*catalog_mod.load().bucket_families["gen_ai_operation_duration"], float("inf")}
+    figure(f"OTLP: {len(tokens)} token series, {len(buckets)} duration buckets of {genai_push.SERVICE}")
+
+
+def test_genai_rules_summarise_the_application_per_model(lab: Any, figure) -> None:
+    """Tokens/s, call rate, failures, duration percentiles and cost of the pushing application, per model."""
+    if lab.otlp_missing:
+        pytest.skip(f"no OTLP in this lab: {lab.otlp_missing}")
+    app = f'service_name="{genai_push.SERVICE}", model_name="{genai_push.MODEL}"'
+    _, output = _one(lab, f'service_model:gen_ai_client_token_usage:rate5m{{{app}, gen_ai_token_type="output"}}')
+    _, calls = _one(lab, f"service_model:gen_ai_client_operations:rate5m{{{app}}}")
+    _, failed = _one(lab, f"service_model:gen_ai_client_operation_errors:ratio_rate5m{{{app}}}")
+    # One call a second (a little less: the loop's own time), each receiving 50 tokens; one in ten fails.
+    assert 0.7 < calls <= 1.05 and 0.7 * genai_push.OUTPUT_TOKENS < output <= 1.05 * genai_push.OUTPUT_TOKENS
+    assert 0.05 < failed < 0.15
+    quantile = "service_model:gen_ai_client_operation_duration_seconds:histogram_quantile5m"
+    _, p50 = _one(lab, f'{quantile}{{{app}, quantile="0.5"}}')
+    _, p99 = _one(lab, f'{quantile}{{{app}, quantile="0.99"}}')
+    assert 0.32 < p50 <= 0.64, "the 0.5 s calls are in the (0.32, 0.64] bucket"
+    assert 2.56 < p99 <= 5.12, "the failed 3 s calls are in the (2.56, 5.12] bucket"
+    _, cost = _one(lab, f"service_model:gen_ai_client_cost:usd_per_hour{{{app}}}")
+    _, per_million = _one(lab, f'model:llmobs_cost:usd_per_million_tokens{{model_name="{genai_push.MODEL}"}}')
+    assert cost == pytest.approx(output * 3600 / 1e6 * per_million, rel=0.1)
+    figure(f"GenAI rules: {output:.1f} output tokens/s, {calls:.2f} calls/s, {failed:.1%} failed, P50 {p50:.2f}s,"
+           f" P99 {p99:.2f}s, {cost:.4f} USD/h at {per_million:.3f} USD per million tokens")
 
 
 def test_valid_configuration_is_validated_then_reloaded(lab: Any) -> None:

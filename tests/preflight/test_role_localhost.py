@@ -25,7 +25,8 @@ def run_role(tmp: Path, host: str, *extra: str, **variables: Any) -> subprocess.
     extra_vars = tmp / "extra-vars.json"
     extra_vars.write_text(json.dumps({
         "fixture_bin": str(STAND_INS), "fixture_dir": str(FIXTURES / host),
-        "gpu_preflight_report_file": str(tmp / "report.json"), **variables,
+        "gpu_preflight_report_file": str(tmp / "report.json"), "gpu_preflight_textfile_dir": str(tmp / "textfile"),
+        "gpu_preflight_timer_dir": str(tmp / "timer"), "gpu_preflight_systemd_dir": str(tmp / "systemd"), **variables,
     }))
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{ANSIBLE_PLAYBOOK.parent}:{os.environ['PATH']}"}
@@ -79,6 +80,32 @@ def test_check_mode_runs_the_probe(tmp_path: Path) -> None:
     done = run_role(tmp_path, "h100-sxm-hgx", "--check", **expected("h100-sxm-hgx")["vars"])
     assert done.returncode == 0, done.stdout[-4000:]
     assert re.search(r"fabric_manager\s+PASS\s", done.stdout)
+    assert not (tmp_path / "systemd").exists(), "check mode installs no timer"
+
+
+def _changed(done: subprocess.CompletedProcess[str]) -> int:
+    return int(re.search(r"localhost\s+:.*changed=(\d+)", done.stdout).group(1))
+
+
+def test_the_timer_is_installed_once_and_writes_the_converges_textfile(tmp_path: Path) -> None:
+    """The units, the program and its plan are installed; a second run (and one in check mode) changes nothing;
+    the installed program, run as the timer runs it, rewrites nothing: its verdicts are the converge's."""
+    host = "h100-sxm-hgx"
+    first = run_role(tmp_path, host, **expected(host)["vars"])
+    assert first.returncode == 0, first.stdout[-4000:]
+    service = (tmp_path / "systemd" / "llmobs-gpu-preflight.service").read_text()
+    assert f"ExecStart=/usr/bin/python3 -m llmobs.preflight.host --plan {tmp_path}/timer/gpu_preflight.json" in service
+    assert "OnUnitActiveSec=15min" in (tmp_path / "systemd" / "llmobs-gpu-preflight.timer").read_text()
+    for again in (run_role(tmp_path, host, **expected(host)["vars"]),
+                  run_role(tmp_path, host, "--check", **expected(host)["vars"])):
+        assert again.returncode == 0 and _changed(again) == 0, again.stdout[-4000:]
+    env = {"PATH": f"{STAND_INS}:{os.environ['PATH']}", "LLMOBS_GPU_FIXTURE": str(FIXTURES / host),
+           "PYTHONPATH": str(tmp_path / "timer")}
+    timer = subprocess.run(["/usr/bin/python3", "-S", "-m", "llmobs.preflight.host", "--plan",
+                            str(tmp_path / "timer" / "gpu_preflight.json")], env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert timer.returncode == 0, timer.stderr
+    assert "llmobs_gpu_preflight.prom unchanged" in timer.stdout
 
 
 @pytest.mark.parametrize(("variables", "message"), [

@@ -24,7 +24,7 @@ from llmobs.types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: ca
 from llmobs.types import Strict, StrictAliased
 from llmobs.types import duration_seconds as duration_seconds
 
-Layer = Literal["gpu", "inference", "business", "platform", "probe"]
+Layer = Literal["gpu", "inference", "application", "business", "platform", "probe"]
 MetricType = Literal["gauge", "counter", "histogram"]
 Severity = Literal["critical", "warning", "info"]
 Component = Literal["gpu", "engine", "slo", "host", "pipeline"]

@@ -25,6 +25,9 @@ from llmobs.dashboards.queries import efficiency, engine, fleet, gpu
 
 ENGINE = "{{model_name}} @ {{instance}}"
 MODEL = "{{model_name}}"
+APPLICATION = "{{service_name}} → {{model_name}}"
+OTLP_NOTE = (" From the OpenTelemetry GenAI metrics the applications push to Prometheus over OTLP"
+             " (service_name: the resource attribute service.name; model: the requested model).")
 TOKENS_PER_KWH = "count:tok/kWh"
 COST_NOTE = (" Each GPU at its price (setting cost: per GPU model, site and host, purchase prices amortised)"
              " plus its energy at the electricity price.")
@@ -195,6 +198,44 @@ def tokens_per_joule_by_engine(ctx: Context) -> timeseries.Panel:
         [Target(ctx.hosts.sel(efficiency.ENGINE_TOKENS_PER_JOULE), ENGINE)], links=[common.engine_link(ctx)])
 
 
+# ------------------------------------------------------------------ applications (OpenTelemetry)
+def tokens_by_application(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "Tokens/s by application and model", "Tokens per second each application sends (input) and receives"
+        " (output) per model." + OTLP_NOTE, TOKENS_PER_SECOND,
+        [Target(efficiency.APP_MODEL_TOKENS, f"{APPLICATION} {{{{gen_ai_token_type}}}}")], min_value=0, width=8)
+
+
+def call_duration_by_application(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "Model-call duration by application (P50, P95)", "How long each application waits for a model, as the"
+        " client sees it: the network, proxies and queues in front of the engine included." + OTLP_NOTE,
+        units.Seconds, [Target(efficiency.app_call_duration(q), f"P{float(q) * 100:g} {APPLICATION}")
+                        for q in ("0.5", "0.95")], min_value=0, width=8)
+
+
+def call_errors_by_application(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "Failed model calls by application", "Share of each application's model calls that failed (error.type"
+        " set)." + OTLP_NOTE, units.PercentUnit, [Target(efficiency.APP_MODEL_CALL_ERRORS, APPLICATION)],
+        min_value=0, width=8)
+
+
+def cost_by_application(ctx: Context) -> timeseries.Panel:
+    return timeseries_panel(
+        "GPU cost per hour by application", "What each application's use of the fleet's models costs per hour:"
+        " its generated tokens at the model's cost per million tokens. Calls to models the fleet does not serve"
+        " cost nothing here." + COST_NOTE + OTLP_NOTE, units.Dollars,
+        [Target(efficiency.APP_MODEL_COST_PER_HOUR, APPLICATION), Target(efficiency.APP_COST_PER_HOUR,
+                                                                         "{{service_name}}")],
+        min_value=0, width=24)
+
+
+def application_panels(ctx: Context) -> list[timeseries.Panel]:
+    found = [tokens_by_application(ctx), call_duration_by_application(ctx), call_errors_by_application(ctx)]
+    return [*found, cost_by_application(ctx)] if _priced(ctx) else found
+
+
 # ------------------------------------------------------------------ capacity
 def kv_cache_headroom(ctx: Context) -> timeseries.Panel:
     # Headroom is 1 - usage: the KV-cache alert's threshold mirrored.
@@ -238,4 +279,5 @@ def build(ctx: Context) -> Board:
         .row("Per model").add(*model_panels(ctx))
         .row("Per engine").add(tokens_per_gpu_by_engine(ctx), tokens_per_joule_by_engine(ctx))
         .row("Capacity").add(kv_cache_headroom(ctx), queue_by_engine(ctx), load_by_model(ctx))
+        .row("Applications (OpenTelemetry)").add(*application_panels(ctx))
     )

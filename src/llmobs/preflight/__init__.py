@@ -4,7 +4,8 @@
 filters in ansible/filter_plugins/llmobs.py are thin wrappers around both.
 """
 
-from llmobs.preflight.checks import CHECKS, Probe, judge, plan, validate_variables
+from llmobs.preflight.checks import CHECKS, Probe, judge
 from llmobs.preflight.parsers import QUERY_FIELDS, QUERY_FORMAT
+from llmobs.preflight.variables import plan, validate_variables
 
 __all__ = ["CHECKS", "QUERY_FIELDS", "QUERY_FORMAT", "Probe", "judge", "plan", "validate_variables"]

@@ -1,22 +1,19 @@
 """GPU host preflight: turn the raw probe of a host into pass/warn/fail verdicts with a fix for each.
 
 The Ansible role `gpu_preflight` runs a probe module on the host (it only collects tool output) and
-hands the result to the filter `llmobs_gpu_preflight_report`, which calls `judge()` here. Settings are
-the role's variables, validated by `plan()` before anything runs, so a typo names the variable.
+hands the result to the filter `llmobs_gpu_preflight_report`, which calls `judge()` here; the role's timer
+runs the same `judge()` on the host itself (llmobs.preflight.host). So this module and the parsers need
+nothing but Python's standard library: the settings come validated, with the catalog's GPU models, in the
+plan (llmobs.preflight.variables.plan, on the controller), before anything runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Annotated, Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
-
-from llmobs import catalog
-from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
 from llmobs.preflight import parsers
 from llmobs.preflight.parsers import DockerInfo, GpuRow, KernelModule, SmiFailure, SmiLog
-from llmobs.types import Strict
 
 CheckName = Literal[
     "nvidia_smi", "kernel_module", "driver_version", "gpu_count", "gpu_model", "persistence_mode",
@@ -30,50 +27,40 @@ Verdict = Literal["PASS", "WARN", "FAIL", "SKIP"]
 _DATACENTER_BRANDS = {"NVIDIA", "Tesla"}
 
 
-class RoleVariables(Strict):
-    """The role's variables, under their own names so that errors name them."""
+@dataclass(frozen=True)
+class GpuModelInfo:
+    """What the checks need of a catalog GPU model (src/llmobs/catalog/gpus.yaml), carried by the plan."""
 
-    gpu_preflight_min_driver_version: Annotated[str, Field(pattern=r"^\d+(\.\d+)*$")]
-    gpu_preflight_expected_gpu_count: Annotated[int, Field(ge=0, le=64)]
+    model_name: str
+    datacenter: bool
+    nvlink: bool
+
+
+@dataclass(frozen=True)
+class Variables:
+    """The role's variables, already validated by the plan (llmobs.preflight.variables)."""
+
+    gpu_preflight_min_driver_version: str
+    gpu_preflight_expected_gpu_count: int
     gpu_preflight_expected_model: str
-    gpu_preflight_max_retired_pages: Annotated[int, Field(ge=0)]
-    gpu_preflight_nvswitch: Literal["auto", "present", "absent"]
-    gpu_preflight_on_failure: Literal["fail", "warn"]
-    gpu_preflight_check_actions: dict[CheckName, Action] = Field(default_factory=dict)
+    gpu_preflight_max_retired_pages: int
+    gpu_preflight_nvswitch: str
+    gpu_preflight_on_failure: str
+    gpu_preflight_check_actions: dict[str, str]
+    gpu_models: dict[str, GpuModelInfo] = field(default_factory=dict)
 
-    def action(self, check: str) -> Action:
-        return self.gpu_preflight_check_actions.get(check, self.gpu_preflight_on_failure)  # type: ignore[call-overload]
+    def action(self, check: str) -> str:
+        return self.gpu_preflight_check_actions.get(check, self.gpu_preflight_on_failure)
 
-
-def validate_variables(values: dict[str, Any]) -> RoleVariables:
-    """The role's variables, validated; raises ConfigError naming each bad variable and its fix."""
-    try:
-        variables = RoleVariables.model_validate(values)
-    except ValidationError as error:
-        raise from_validation_error(error, source="gpu_preflight") from None
-    models = catalog.load().gpu_models
-    model = variables.gpu_preflight_expected_model
-    if model and model not in models:
-        raise ConfigErrors([ConfigError(
-            "gpu_preflight_expected_model", f"{model!r} is not a GPU model of the catalog",
-            f"use one of {sorted(models)} (src/llmobs/catalog/gpus.yaml), or '' to skip the model check",
-            "gpu_preflight",
-        )])
-    return variables
-
-
-def plan(values: dict[str, Any]) -> dict[str, Any]:
-    """Validated variables plus what the probe must run; the role calls this before touching the host."""
-    variables = validate_variables(values)
-    return {
-        "settings": variables.model_dump(),
-        "query_fields": list(parsers.QUERY_FIELDS),
-        "query_format": parsers.QUERY_FORMAT,
-    }
+    @classmethod
+    def from_plan(cls, plan: dict[str, Any]) -> Variables:
+        models = {key: GpuModelInfo(**info) for key, info in plan["gpu_models"].items()}
+        return cls(**plan["settings"], gpu_models=models)
 
 
 # ------------------------------------------------------------------------------------- the probe
-class CommandResult(Strict):
+@dataclass(frozen=True)
+class CommandResult:
     """One command as the probe module ran it; `found` is false when the executable is absent."""
 
     found: bool
@@ -82,8 +69,9 @@ class CommandResult(Strict):
     stderr: str = ""
 
 
-class Probe(Strict):
-    """Raw state of a host, as the `gpu_preflight_probe` module returns it."""
+@dataclass(frozen=True)
+class Probe:
+    """Raw state of a host, as the `gpu_preflight_probe` module (or llmobs.preflight.probe) returns it."""
 
     query_fields: list[str]
     nvidia_smi_query: CommandResult
@@ -95,6 +83,12 @@ class Probe(Strict):
     nvidia_ctk_cdi_list: CommandResult
     docker_info: CommandResult
     fabricmanager_pids: list[int]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Probe:
+        """The probe from its JSON form; a missing or unknown key is an error (TypeError)."""
+        commands = {f.name for f in fields(cls) if f.type == "CommandResult"}
+        return cls(**{key: CommandResult(**value) if key in commands else value for key, value in raw.items()})
 
 
 @dataclass
@@ -165,7 +159,7 @@ def _indexes(rows: list[GpuRow]) -> str:
     return ", ".join(str(row.index) for row in rows)
 
 
-def check_nvidia_smi(host: _Host, variables: RoleVariables) -> Finding:
+def check_nvidia_smi(host: _Host, variables: Variables) -> Finding:
     if host.smi_problem:
         return Finding("problem", *host.smi_problem)
     cuda = host.log.cuda_version if host.log else None
@@ -173,7 +167,7 @@ def check_nvidia_smi(host: _Host, variables: RoleVariables) -> Finding:
                          f"{f', CUDA {cuda}' if cuda else ''})")
 
 
-def check_kernel_module(host: _Host, variables: RoleVariables) -> Finding:
+def check_kernel_module(host: _Host, variables: Variables) -> Finding:
     if host.modules is None:
         return Finding("warning", "cannot read /proc/modules on the host (set gpu_preflight_procfs?)",
                        "point gpu_preflight_procfs at the host's procfs")
@@ -192,7 +186,7 @@ def check_kernel_module(host: _Host, variables: RoleVariables) -> Finding:
     return Finding("ok", loaded + (f"; also {', '.join(extra)}" if extra else ""))
 
 
-def check_driver_version(host: _Host, variables: RoleVariables) -> Finding:
+def check_driver_version(host: _Host, variables: Variables) -> Finding:
     if not host.smi_ok:
         return _NEEDS_SMI
     minimum = variables.gpu_preflight_min_driver_version
@@ -209,7 +203,7 @@ def check_driver_version(host: _Host, variables: RoleVariables) -> Finding:
     return Finding("ok", f"driver {version} >= {minimum}")
 
 
-def check_gpu_count(host: _Host, variables: RoleVariables) -> Finding:
+def check_gpu_count(host: _Host, variables: Variables) -> Finding:
     expected = variables.gpu_preflight_expected_gpu_count
     if not host.smi_ok:
         return _NEEDS_SMI
@@ -223,13 +217,13 @@ def check_gpu_count(host: _Host, variables: RoleVariables) -> Finding:
     return Finding("ok", f"{found} GPUs, as expected")
 
 
-def check_gpu_model(host: _Host, variables: RoleVariables) -> Finding:
+def check_gpu_model(host: _Host, variables: Variables) -> Finding:
     model = variables.gpu_preflight_expected_model
     if not host.smi_ok:
         return _NEEDS_SMI
     if not model:
         return Finding("not_applicable", f"{_gpus(host.rows)}; gpu_preflight_expected_model is not set")
-    name = catalog.load().gpu_models[model].model_name
+    name = variables.gpu_models[model].model_name
     others = [row for row in host.rows if row.name != name]
     if others:
         return Finding("problem", f"GPUs {_indexes(others)} are {_gpus(others)}, not {name} ({model})",
@@ -237,7 +231,7 @@ def check_gpu_model(host: _Host, variables: RoleVariables) -> Finding:
     return Finding("ok", f"all {len(host.rows)} are {name} ({model})")
 
 
-def check_persistence_mode(host: _Host, variables: RoleVariables) -> Finding:
+def check_persistence_mode(host: _Host, variables: Variables) -> Finding:
     if not host.smi_ok:
         return _NEEDS_SMI
     off = [row for row in host.rows if row.persistence_mode != "Enabled"]
@@ -249,18 +243,18 @@ def check_persistence_mode(host: _Host, variables: RoleVariables) -> Finding:
     return Finding("ok", f"enabled on all {len(host.rows)} GPUs")
 
 
-def _is_datacenter(row: GpuRow, brand: str | None) -> bool:
-    for model in catalog.load().gpu_models.values():
+def _is_datacenter(row: GpuRow, brand: str | None, variables: Variables) -> bool:
+    for model in variables.gpu_models.values():
         if model.model_name == row.name:
             return model.datacenter
     return brand in _DATACENTER_BRANDS
 
 
-def check_ecc(host: _Host, variables: RoleVariables) -> Finding:
+def check_ecc(host: _Host, variables: Variables) -> Finding:
     if not host.smi_ok:
         return _NEEDS_SMI
     brands = {gpu.bus_id: gpu.product_brand for gpu in host.log.gpus} if host.log else {}
-    datacenter = [row for row in host.rows if _is_datacenter(row, brands.get(row.bus_id))]
+    datacenter = [row for row in host.rows if _is_datacenter(row, brands.get(row.bus_id), variables)]
     if not datacenter:
         return Finding("not_applicable", f"no data-centre GPU ({_gpus(host.rows)}): ECC is not expected")
     off = [row for row in datacenter if row.ecc_mode != "Enabled"]
@@ -271,7 +265,7 @@ def check_ecc(host: _Host, variables: RoleVariables) -> Finding:
     return Finding("ok", f"enabled on all {len(datacenter)} data-centre GPUs")
 
 
-def check_memory_health(host: _Host, variables: RoleVariables) -> Finding:
+def check_memory_health(host: _Host, variables: Variables) -> Finding:
     if not host.smi_ok or host.log is None:
         return _NEEDS_SMI
     limit = variables.gpu_preflight_max_retired_pages
@@ -312,7 +306,7 @@ def _docker(host: _Host) -> tuple[DockerInfo | None, str]:
     return info, ""
 
 
-def check_container_toolkit(host: _Host, variables: RoleVariables) -> Finding:
+def check_container_toolkit(host: _Host, variables: Variables) -> Finding:
     ctk = host.probe.nvidia_ctk_version
     version = parsers.parse_ctk_version(ctk.stdout) if ctk.found and ctk.rc == 0 else None
     if version is None:
@@ -346,7 +340,7 @@ def _fabric_reported(host: _Host) -> list:
     return [gpu for gpu in gpus if gpu.fabric_state not in (None, "Not Supported")]
 
 
-def check_fabric_manager(host: _Host, variables: RoleVariables) -> Finding:
+def check_fabric_manager(host: _Host, variables: Variables) -> Finding:
     fabric = _fabric_reported(host)
     mode = variables.gpu_preflight_nvswitch
     if mode == "absent":
@@ -359,7 +353,7 @@ def check_fabric_manager(host: _Host, variables: RoleVariables) -> Finding:
         where = f"{len(fabric)} GPUs report an NVLink fabric state"
     elif host.nvswitches is None and any(
             model.nvlink and any(row.name == model.model_name for row in host.rows)
-            for model in catalog.load().gpu_models.values()):
+            for model in variables.gpu_models.values()):
         return Finding("warning", "cannot tell whether this SXM system has NVSwitches: lspci is not installed",
                        "install pciutils, or set gpu_preflight_nvswitch to present or absent")
     else:
@@ -415,11 +409,11 @@ def _verdict(finding: Finding, action: Action) -> Verdict:
     return "FAIL" if action == "fail" else "WARN"
 
 
-def judge(probe: dict[str, Any] | Probe, plan_or_settings: dict[str, Any], host: str = "") -> dict[str, Any]:
-    """The report of one host: a verdict per check, the summary table, and the checks that stop the play."""
-    values = plan_or_settings.get("settings", plan_or_settings)
-    variables = validate_variables(values)
-    probe = probe if isinstance(probe, Probe) else Probe.model_validate(probe)
+def judge(probe: dict[str, Any] | Probe, plan: dict[str, Any], host: str = "") -> dict[str, Any]:
+    """The report of one host: a verdict per check, the summary table, and the checks that stop the play.
+    `plan` is what llmobs.preflight.variables.plan returned (validated settings, the catalog's GPU models)."""
+    variables = Variables.from_plan(plan)
+    probe = probe if isinstance(probe, Probe) else Probe.from_dict(probe)
     parsed = _parse(probe)
     results = []
     for name, function in _CHECK_FUNCTIONS.items():

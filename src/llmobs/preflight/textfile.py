@@ -6,13 +6,15 @@ on every run, and node_exporter serves it under the host's `host` label. The ale
 `gpu-host-stack` (catalog/alerts.yaml) read these series: a host whose NVIDIA stack regresses since it
 was set up (persistence mode off, fabric manager down on an NVSwitch system, a driver version other than
 the fleet's, pending row remaps). The names are catalogued in catalog/metrics.yaml (layer platform).
+
+Standard library only, like the judge: the host's timer (llmobs.preflight.host) writes the same file. The
+text is Prometheus' text exposition format, byte for byte what prometheus_client wrote before (tests/preflight
+parse it with prometheus_client's parser).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 FILE_NAME = "llmobs_gpu_preflight.prom"
 CHECK = "llmobs_gpu_preflight_check"
@@ -28,25 +30,33 @@ NAMES = (CHECK, GPUS, NVSWITCHES, FABRIC_MANAGER_RUNNING, PERSISTENCE_MODE_OFF_G
          DRIVER_INFO)
 
 
+def _escape(text: str, quote: bool) -> str:
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if quote else text
+
+
+def _gauge(name: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> list[str]:
+    lines = [f"# HELP {name} {_escape(help_text, quote=False)}", f"# TYPE {name} gauge"]
+    for labels, value in samples:
+        text = ",".join(f'{key}="{_escape(val, quote=True)}"' for key, val in labels.items())
+        lines.append(f"{name}{{{text}}} {float(value)!r}" if labels else f"{name} {float(value)!r}")
+    return lines
+
+
 def render(report: dict[str, Any]) -> str:
     """The textfile of one host's preflight report."""
-    registry = CollectorRegistry()
     facts = report["facts"]
-
-    def gauge(name: str, help_text: str, value: float, **labels: str) -> None:
-        metric = Gauge(name, help_text, list(labels), registry=registry)
-        (metric.labels(**labels) if labels else metric).set(value)
-
-    check = Gauge(CHECK, "Verdict of each GPU preflight check: 1 for the current verdict (PASS, WARN, FAIL, SKIP).",
-                  ["check", "verdict"], registry=registry)
-    for result in report["checks"]:
-        check.labels(result["name"], result["verdict"]).set(1)
-    gauge(GPUS, "GPUs nvidia-smi lists.", report["gpu_count"])
-    gauge(NVSWITCHES, "NVSwitches on the PCI bus.", report["nvswitch_count"])
-    gauge(FABRIC_MANAGER_RUNNING, "Whether nv-fabricmanager runs (1) or not (0).", facts["fabric_manager_running"])
-    gauge(PERSISTENCE_MODE_OFF_GPUS, "GPUs with persistence mode off.", facts["persistence_mode_off_gpus"])
-    gauge(ROW_REMAP_PENDING_GPUS, "GPUs with a row remap pending (or a reset required).",
-          facts["row_remap_pending_gpus"])
+    lines = _gauge(CHECK, "Verdict of each GPU preflight check: 1 for the current verdict (PASS, WARN, FAIL, SKIP).",
+                   [({"check": result["name"], "verdict": result["verdict"]}, 1) for result in report["checks"]])
+    lines += _gauge(GPUS, "GPUs nvidia-smi lists.", [({}, report["gpu_count"])])
+    lines += _gauge(NVSWITCHES, "NVSwitches on the PCI bus.", [({}, report["nvswitch_count"])])
+    lines += _gauge(FABRIC_MANAGER_RUNNING, "Whether nv-fabricmanager runs (1) or not (0).",
+                    [({}, facts["fabric_manager_running"])])
+    lines += _gauge(PERSISTENCE_MODE_OFF_GPUS, "GPUs with persistence mode off.",
+                    [({}, facts["persistence_mode_off_gpus"])])
+    lines += _gauge(ROW_REMAP_PENDING_GPUS, "GPUs with a row remap pending (or a reset required).",
+                    [({}, facts["row_remap_pending_gpus"])])
     if facts["driver_version"]:
-        gauge(DRIVER_INFO, "The NVIDIA driver version, as a label.", 1, driver_version=facts["driver_version"])
-    return generate_latest(registry).decode("utf-8")
+        lines += _gauge(DRIVER_INFO, "The NVIDIA driver version, as a label.",
+                        [({"driver_version": facts["driver_version"]}, 1)])
+    return "\n".join(lines) + "\n"

@@ -41,3 +41,15 @@ def running_per_gpu() -> str:
 def headroom(scope: Promql, usage: str) -> str:
     """1 - a usage ratio: what is still free."""
     return f"1 - {scope.sel(usage)}"
+
+
+# Applications, from their OpenTelemetry GenAI metrics (recording_rules.yaml, group llmobs.genai).
+APP_MODEL_TOKENS = "service_model:gen_ai_client_token_usage:rate5m"
+APP_MODEL_CALL_ERRORS = "service_model:gen_ai_client_operation_errors:ratio_rate5m"
+APP_MODEL_CALL_DURATION = "service_model:gen_ai_client_operation_duration_seconds:histogram_quantile5m"
+APP_MODEL_COST_PER_HOUR = "service_model:gen_ai_client_cost:usd_per_hour"
+APP_COST_PER_HOUR = "service:gen_ai_client_cost:usd_per_hour"
+
+
+def app_call_duration(quantile: str) -> str:
+    return f'{APP_MODEL_CALL_DURATION}{{quantile="{quantile}"}}'
