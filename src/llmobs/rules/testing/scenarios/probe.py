@@ -42,8 +42,8 @@ def _probed(fleet: Fleet, name: str) -> tuple[Scenario, Engine, dict[str, str]]:
 
 
 def _expected(fleet: Fleet, engine: Engine, alert: str, summary: str, description: str) -> dict:
-    labels = {fleet.host: engine.host, "endpoint": engine.instance, "model_name": engine.model_name,
-              "inference_engine": "vllm"}
+    labels = {fleet.host: engine.host, "endpoint": engine.instance, "instance": engine.instance,
+              "model_name": engine.model_name, "inference_engine": "vllm"}
     return fleet.expect(alert, "critical", labels, summary, description)
 
 
