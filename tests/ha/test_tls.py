@@ -4,8 +4,8 @@ Prometheus, Alertmanager and node_exporter, and Prometheus scraping and alerting
 prometheus_scrape_auth (llmobs.deploy). Every protected endpoint answers 401 without credentials; a
 scrape that trusts the wrong CA fails and raises TargetDown.
 
-dcgm-exporter is left out: its stand-in (the simulator) refuses --web-config-file ("TLS and basic auth
-are not simulated"); the real dcgm-exporter takes the same web.yml.
+dcgm-exporter behind TLS is checked where its stand-in runs with --web-config-file: tests/sim/test_webconfig.py
+and the whole-site molecule scenario (tests/ansible/test_molecule_site.py).
 """
 
 from __future__ import annotations
