@@ -44,6 +44,13 @@ def _site_secrets(directory: Path) -> dict[str, str]:
             **{f"never logged: {name}": value for name, value in never_logged.items()}}
 
 
+def _failure(output: str) -> str:
+    """What a failed run says: from its first failed task on (a verbose run is long), and its end."""
+    first = min((output.find(mark) for mark in ("fatal: [", "failed: [") if mark in output), default=-1)
+    head = output[max(first - 2000, 0):first + 8000] + "\n...\n" if first >= 0 else ""
+    return head + output[-4000:]
+
+
 def test_site_scenario(figure, tmp_path: Path) -> None:
     made = _site_secrets(tmp_path)
     never_logged = {name.removeprefix("never logged: "): value for name, value in made.items()
@@ -61,7 +68,7 @@ def test_site_scenario(figure, tmp_path: Path) -> None:
             output = done.stdout + done.stderr
             if step in ("check --diff", "converge", "idempotence"):
                 logs[step] = output
-            assert done.returncode == 0, f"molecule {step} failed:\n{output[-10000:]}"
+            assert done.returncode == 0, f"molecule {step} failed:\n{_failure(output)}"
             if step == "check --diff":
                 assert "--- before" in output, "check mode showed no diff on fresh hosts"
             if step == "verify":
