@@ -80,6 +80,8 @@ BAD_INPUT = [
     ("missing receiver secret", {"alertmanager_secrets": {"SLACK_API_URL": "https://hooks.slack.com/x"}},
      "PAGERDUTY_ROUTING_KEY", "add PAGERDUTY_ROUTING_KEY to alertmanager_secrets"),
     ("weak Grafana password", {"grafana_admin_password": "admin"}, "grafana_admin_password", "at least 12"),
+    ("store on no monitoring host", {"llmobs_store": {"host": "mon-09"}}, "llmobs_store.host",
+     "is not a monitoring host"),
 ]
 
 
@@ -120,8 +122,11 @@ def test_secrets_never_reach_the_output(bad_input_runs) -> None:
 
 
 def on_private_addresses(tmp: Path) -> tuple[Path, dict]:
+    """The HA pair with the long-term store on mon-01 (the victoria_metrics role's checks run there)."""
     return ha_inventory(tmp), {"prometheus_listen_address": "{{ ansible_host }}",
-                               "alertmanager_listen_address": "{{ ansible_host }}"}
+                               "alertmanager_listen_address": "{{ ansible_host }}",
+                               "victoria_metrics_listen_address": "{{ ansible_host }}",
+                               "llmobs_store": {"host": "mon-01", "retention": "90d"}}
 
 
 @pytest.mark.parametrize("inventory", [lambda tmp: (EXAMPLE, {}), on_private_addresses], ids=["example", "HA pair"])

@@ -15,7 +15,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 ROLES = sorted(path.name for path in (REPO / "roles").iterdir() if (path / "tasks" / "main.yml").exists())
 TAGGED = [role for role in ROLES if role != "compose_service"]  # compose_service runs under its caller's tags
-SERVICE_ROLES = ["prometheus", "alertmanager", "grafana", "node_exporter", "dcgm_exporter"]
+SERVICE_ROLES = ["prometheus", "alertmanager", "grafana", "node_exporter", "dcgm_exporter", "victoria_metrics"]
 
 
 def _main_tasks(role: str) -> list[dict]:

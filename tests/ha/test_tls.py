@@ -4,15 +4,13 @@ Prometheus, Alertmanager and node_exporter, and Prometheus scraping and alerting
 prometheus_scrape_auth (llmobs.deploy). Every protected endpoint answers 401 without credentials; a
 scrape that trusts the wrong CA fails and raises TargetDown.
 
-dcgm-exporter is left out: its stand-in (the simulator) refuses --web-config-file ("TLS and basic auth
-are not simulated"); the real dcgm-exporter takes the same web.yml.
+dcgm-exporter behind TLS is checked where its stand-in runs with --web-config-file: tests/sim/test_webconfig.py
+and the whole-site molecule scenario (tests/ansible/test_molecule_site.py).
 """
 
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import os
 import secrets
@@ -27,11 +25,8 @@ from typing import Any
 
 import bcrypt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from ha_site import SERVICES, Site, wait_for
+from pki import make_ca, make_server, pem
 
 from llmobs import deploy, images, yamlfmt
 from llmobs.files import write_tree
@@ -39,45 +34,10 @@ from llmobs.files import write_tree
 pytestmark = [pytest.mark.docker, pytest.mark.ha]
 
 USER = "llmobs"
-SERVER_NAMES = ("prometheus", "alertmanager", "node-exporter", "localhost")
+SERVER_NAMES = ("prometheus", "alertmanager", "node-exporter", "localhost", "127.0.0.1")
 TLS_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE")
 PUBLISHED = {"prometheus": 9090, "alertmanager": 9093, "node-exporter": 9100}
 PROTECTED = {"prometheus": "/api/v1/query?query=up", "alertmanager": "/api/v2/status", "node-exporter": "/metrics"}
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def make_ca(common: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(common)).issuer_name(_name(common))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
-
-
-def make_server(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate]) -> tuple[str, str]:
-    """(certificate PEM, key PEM) for every service name and 127.0.0.1, signed by `ca`."""
-    ca_key, ca_cert = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    names = [x509.DNSName(name) for name in SERVER_NAMES] + [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = (x509.CertificateBuilder().subject_name(_name("llmobs test services")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return _pem(cert), key_pem
 
 
 @dataclass
@@ -162,22 +122,22 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsSite]:
         pytest.skip(f"images are missing: {', '.join(absent)} (`llmobs setup` builds stand-ins)")
     root = tmp_path_factory.mktemp("tls-site")
     ca, wrong = make_ca("llmobs test CA"), make_ca("some other CA")
-    cert, key = make_server(ca)
+    cert, key = make_server(ca, SERVER_NAMES)
     password = secrets.token_urlsafe(18)
-    _config(root, password, _pem(ca[1]), cert, key)
+    _config(root, password, pem(ca[1]), cert, key)
     compose_file = root / "compose.yaml"
     compose_file.write_text(yamlfmt.dump(_compose(root), "# The TLS test's site (tests/ha/test_tls.py)\n"))
     env = {variable: chosen[variable] for variable in TLS_IMAGES}
     env.update(LLMOBS_PROMETHEUS_PORT="0", LLMOBS_ALERTMANAGER_PORT="0", LLMOBS_NODE_EXPORTER_PORT="0",
                LLMOBS_HOST_ROOTFS=str(root / "rootfs"), LLMOBS_HOST_ROOTFS_PROPAGATION="rprivate")
     site = Site(compose_file, f"llmobs-tls-{os.getpid()}", env)
-    context = ssl.create_default_context(cadata=_pem(ca[1]))
+    context = ssl.create_default_context(cadata=pem(ca[1]))
     try:
         site.compose("up", "-d")
         for service, port in PUBLISHED.items():
             site.urls[service] = "http://127.0.0.1:" + site.compose("port", service, str(port)).stdout.strip().rsplit(
                 ":", 1)[1]
-        yield TlsSite(site, root, password, _pem(ca[1]), _pem(wrong[1]), context)
+        yield TlsSite(site, root, password, pem(ca[1]), pem(wrong[1]), context)
     finally:
         if os.environ.get("LLMOBS_HA_LOGS"):
             print(site.compose("logs", "--tail", "30", check=False).stdout[-6000:])

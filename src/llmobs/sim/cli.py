@@ -51,7 +51,7 @@ OldNamespace = Annotated[bool, typer.Option("--use-old-namespace", "-o", envvar=
 ReplaceBlanks = Annotated[bool, typer.Option("--replace-blanks-in-model-name", "--rbmn",
                                              envvar="DCGM_EXPORTER_REPLACE_BLANKS_IN_MODEL_NAME")]
 WebConfig = Annotated[str, typer.Option("--web-config-file", envvar="DCGM_EXPORTER_WEB_CONFIG_FILE",
-                                        help="TLS/basic auth (not simulated: refused when set)")]
+                                        help="exporter-toolkit web config: TLS and basic auth")]
 FaultPort = Annotated[int, typer.Option("--fault-port", envvar="LLMOBS_SIM_FAULT_PORT", help="control port")]
 GpuModel = Annotated[str, typer.Option("--gpu-model", envvar="LLMOBS_SIM_GPU_MODEL",
                                        help="GPU model (a key of the catalog's gpus.yaml)")]
@@ -98,13 +98,10 @@ def _run_host(config: Callable[[], HostConfig], verbose: bool) -> None:
 
 
 def _exporter_options(collectors: Path, collect_interval: int, xid_window: int, clock_window: int,
-                      no_hostname: bool, old_namespace: bool, replace_blanks: bool, web_config: str,
+                      no_hostname: bool, old_namespace: bool, replace_blanks: bool,
                       hostname: str, release: str | None) -> ExporterOptions:
     from llmobs.sim.dcgm import PINNED_RELEASE, ExporterOptions, check_release
 
-    if web_config:
-        raise ConfigError("--web-config-file", "TLS and basic auth are not simulated",
-                          "leave it unset for the simulator (the real dcgm-exporter honours it)")
     if collect_interval < 100:
         raise ConfigError("--collect-interval", f"{collect_interval} ms is too short", "use 1000 or more")
     return ExporterOptions(
@@ -137,13 +134,15 @@ def dcgm(
     verbose: Verbose = False,
 ) -> None:
     """dcgm-exporter with simulated, idle GPUs (the stand-in image's /usr/bin/dcgm-exporter)."""
+    from llmobs.sim import webconfig
     from llmobs.sim.host import HostConfig, parse_address
 
     def config() -> HostConfig:
         options = _exporter_options(collectors, collect_interval, xid_window, clock_window, no_hostname,
-                                    old_namespace, replace_blanks, web_config, _node_name(), exporter_release)
+                                    old_namespace, replace_blanks, _node_name(), exporter_release)
         return HostConfig(name=_node_name(), gpu_model=gpu_model, gpus=gpus, exporter=options,
-                          exporter_address=parse_address(address), fault_port=fault_port)
+                          exporter_address=parse_address(address), fault_port=fault_port,
+                          exporter_web=webconfig.load(web_config))
 
     _run_host(config, verbose)
 
@@ -211,7 +210,7 @@ def host(
             raise ConfigError(f"hosts.{name}.sim", "is not set: this host is not simulated",
                               "add `sim: {gpu_model: ..., gpus: ...}` to it")
         options = _exporter_options(collectors, collect_interval, xid_window, clock_window, no_hostname,
-                                    False, False, "", os.environ.get("NODE_NAME") or name,
+                                    False, False, os.environ.get("NODE_NAME") or name,
                                     lab_host.sim.dcgm_exporter)
         return HostConfig(
             name=name, gpu_model=lab_host.sim.gpu_model, gpus=lab_host.sim.gpus,

@@ -34,6 +34,7 @@ from llmobs.sim import streaming
 from llmobs.sim.dcgm import IDLE_LOAD, DcgmExporterSim, ExporterOptions, GpuLoad, GpuSim
 from llmobs.sim.server import JsonHandler, Listener, Reply, Request, error_reply, handler
 from llmobs.sim.vllm import Engine, EngineConfig, Served
+from llmobs.sim.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class HostConfig:
     engines: tuple[EngineConfig, ...] = ()
     exporter: ExporterOptions | None = None    # None: no dcgm-exporter on this host
     exporter_address: tuple[str, int] = ("", PORTS["dcgm"])
+    exporter_web: WebConfig | None = None      # --web-config-file: TLS and basic auth of the exporter
     fault_port: int = DEFAULT_FAULT_PORT
     bind: str = ""                             # address the engines and the control port listen on
 
@@ -97,7 +99,8 @@ class HostSim:
         self._lock = threading.Lock()
         self.listeners: dict[str, Listener] = {}
         if self.exporter:
-            self.listeners["exporter"] = Listener("dcgm-exporter", config.exporter_address, self._exporter_handler())
+            self.listeners["exporter"] = Listener("dcgm-exporter", config.exporter_address, self._exporter_handler(),
+                                                  config.exporter_web)
         for engine in self.engines:
             self.listeners[engine.config.model] = Listener(f"{engine.config.engine} {engine.config.model}",
                                                            (config.bind, engine.config.port),

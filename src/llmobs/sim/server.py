@@ -12,6 +12,8 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from llmobs.errors import ConfigError
+from llmobs.sim.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,11 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], web: WebConfig):
         super().__init__(address, handler)
+        self.web = web
+        if web.context is not None:  # the handshake runs on the request's thread, not the accepting one
+            self.socket = web.context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
@@ -46,6 +52,13 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that failed the TLS handshake or hung up is the client's business, not a traceback."""
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            log.debug("%s: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
+
     def drop_connections(self) -> None:
         with self._connections_lock:
             connections = list(self._connections)
@@ -55,15 +68,18 @@ class _Server(ThreadingHTTPServer):
 
 
 class Listener:
-    """An HTTP server on its own thread that can be stopped and started again (a process going down)."""
+    """An HTTP server on its own thread that can be stopped and started again (a process going down);
+    `web` switches on TLS and basic auth (exporter-toolkit's web config, llmobs.sim.webconfig)."""
 
-    def __init__(self, name: str, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]):
+    def __init__(self, name: str, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 web: WebConfig | None = None):
         self.name, self.address, self.handler = name, address, handler
+        self.web = web or WebConfig()
         self.server: _Server | None = None
 
     def start(self) -> None:
         if self.server is None:
-            self.server = _Server(self.address, self.handler)
+            self.server = _Server(self.address, self.handler, self.web)
             threading.Thread(target=self.server.serve_forever, name=self.name, daemon=True).start()
             log.info("%s listening on %s:%d", self.name, self.address[0] or "*", self.address[1])
 
@@ -126,6 +142,11 @@ class JsonHandler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def dispatch(self) -> None:
+        web = getattr(self.server, "web", None)
+        if web is not None and not web.authorized(self.headers.get("Authorization")):
+            self.send(Reply(HTTPStatus.UNAUTHORIZED, "Unauthorized\n", "text/plain; charset=utf-8"),
+                      {"WWW-Authenticate": "Basic"})
+            return
         split = urlsplit(self.path)
         request = Request(self.command, split.path, {k: v[-1] for k, v in parse_qs(split.query).items()}, self)
         route = self.routes.get((self.command, split.path), type(self).not_found)
@@ -138,13 +159,15 @@ class JsonHandler(BaseHTTPRequestHandler):
             return
         self.send(reply)
 
-    def send(self, reply: Reply) -> None:
+    def send(self, reply: Reply, headers: dict[str, str] | None = None) -> None:
         if isinstance(reply.body, Iterator):
             self.send_stream(reply.status, reply.body, reply.content_type)
             return
         body = json.dumps(reply.body, indent=1) if isinstance(reply.body, dict | list) else reply.body
         data = body.encode() if isinstance(body, str) else body
         self.send_response(reply.status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
