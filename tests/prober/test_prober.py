@@ -6,12 +6,12 @@ gives its own result, metric and log line naming the endpoint and never the key.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from ports import free_ports
 from prometheus_client import generate_latest
 
 from llmobs import catalog, conventions
@@ -24,20 +24,10 @@ from llmobs.sim.vllm import EngineConfig
 KEY = "sk-llmobs-test-0123456789"
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[tuple[HostSim, Settings, Path]]:
     """A simulated host with an open vLLM server (`open`) and one started with --api-key (`keyed`)."""
-    open_port, keyed_port, control, closed = _free_ports(4)
+    open_port, keyed_port, control, closed = free_ports(4)
     sim = HostSim(HostConfig(name="gpu-p1", gpu_model="H100-SXM", gpus=2, bind="127.0.0.1", fault_port=control,
                              engines=(EngineConfig("open", port=open_port, gpus=(0,)),
                                       EngineConfig("keyed", port=keyed_port, gpus=(1,), api_key=KEY))))

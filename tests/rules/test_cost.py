@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from rules_support import run, write_tree
+from rules_support import promtool_recording_test, within
 
 from llmobs.errors import ConfigError
 from llmobs.rules import render_rule_files
@@ -68,28 +68,15 @@ def _inputs() -> list[dict[str, str]]:
 
 
 def _check(record: str, labels: dict[str, str], value: float | tuple[float, float]) -> dict[str, Any]:
-    """The rule's one series has `labels` (and, per GPU, those it keeps) and is within 1e-9 of `value` (or
-    of the range): floating-point sums differ in the last digit between promtool releases."""
-    selector = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+    """The rule's one series has `labels` and, per GPU, the GPU's identity it keeps."""
     kept = {**labels, **({"UUID": f"GPU-{labels['host']}-{labels['gpu']}", "modelName": H100} if "gpu" in labels
                          else {})}
-    text = ", ".join(f'{k}="{v}"' for k, v in sorted(kept.items()))
-    series = f"{record}{{{selector}}}"
-    low, high = value if isinstance(value, tuple) else (value, value)
-    return {"expr": f"({series} >= bool {low - 1e-9!r}) * ({series} <= bool {high + 1e-9!r})", "eval_time": "10m",
-            "exp_samples": [{"labels": f"{{{text}}}", "value": 1}]}
+    return within(record, labels, value, kept)
 
 
 def test_cost_per_million_tokens_matches_the_hand_computed_value(promtool: str, tmp_path: Path) -> None:
-    files = {f"rules/{name}": text for name, text in render_rule_files(load_settings(SETTINGS)).items()}
-    test = {
-        "rule_files": [f"rules/{name}" for name in ("recording.yml", "inventory.yml", "prices.yml")],
-        "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": _inputs(),
-                   "promql_expr_test": [_check(*expected) for expected in EXPECTED]}],
-    }
-    files["cost.test.yml"] = yaml.safe_dump(test, sort_keys=False)
-    result = run(promtool, "test", "rules", "cost.test.yml", cwd=write_tree(tmp_path, files))
+    checks = [_check(*expected) for expected in EXPECTED]
+    result = promtool_recording_test(promtool, tmp_path, "cost.test.yml", SETTINGS, _inputs(), checks)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 

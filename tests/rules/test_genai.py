@@ -5,14 +5,10 @@ them. Checked with the real promtool (both releases) against values computed by 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from rules_support import run, write_tree
+from rules_support import promtool_recording_test, within
 
 from llmobs import catalog as catalog_mod
-from llmobs.rules import render_rule_files
-from llmobs.settings import load_settings
 
 H100 = "NVIDIA H100 80GB HBM3"  # DCGM's modelName of gpus.yaml's H100-SXM
 # One H100 at 3.60 per hour serves llama, which generates 1000 tokens/s: 3.6 / 3600 * 1e6 / 1000 = 1.00 per
@@ -75,41 +71,21 @@ def _inputs() -> list[dict[str, str]]:
     return series + _duration_series(CALLS, "") + _duration_series(FAILED, ', error_type="timeout"')
 
 
-def _check(record: str, labels: dict[str, str], value: float) -> dict[str, Any]:
-    """The rule gives exactly one series with these labels, within 1e-9 of `value`."""
-    text = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    series = f"{record}{{{text}}}"
-    return {"expr": f"({series} >= bool {value - 1e-9!r}) * ({series} <= bool {value + 1e-9!r})",
-            "eval_time": "10m", "exp_samples": [{"labels": f"{{{text}}}", "value": 1}]}
-
-
 def test_genai_rules_give_tokens_latency_and_cost_per_application_and_model(promtool: str, tmp_path: Path) -> None:
-    files = {f"rules/{name}": text for name, text in render_rule_files(load_settings(SETTINGS)).items()}
-    test = {
-        "rule_files": [f"rules/{name}" for name in ("recording.yml", "inventory.yml", "prices.yml")],
-        "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": _inputs(),
-                   "promql_expr_test": [_check(*expected) for expected in EXPECTED]}],
-    }
-    files["genai.test.yml"] = yaml.safe_dump(test, sort_keys=False)
-    result = run(promtool, "test", "rules", "genai.test.yml", cwd=write_tree(tmp_path, files))
+    checks = [within(*expected) for expected in EXPECTED]
+    result = promtool_recording_test(promtool, tmp_path, "genai.test.yml", SETTINGS, _inputs(), checks)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
 def test_a_model_the_fleet_does_not_serve_has_no_cost(promtool: str, tmp_path: Path) -> None:
     """An application calling a provider's model (not in vllm_endpoints): its tokens are recorded, no cost."""
-    files = {f"rules/{name}": text for name, text in render_rule_files(load_settings(SETTINGS)).items()}
     api_call = CALL.replace('"llama"', '"gpt-4o"')
     inputs = [*_inputs()[:2], {"series": f'gen_ai_client_token_usage_sum{{{RESOURCE.format(service="chat")}, '
                                          f'{api_call}, gen_ai_token_type="output"}}', "values": "0+30000x15"}]
-    test = {"rule_files": [f"rules/{name}" for name in ("recording.yml", "inventory.yml", "prices.yml")],
-            "evaluation_interval": "1m",
-            "tests": [{"interval": "1m", "input_series": inputs, "promql_expr_test": [
-                _check("service_model:gen_ai_client_token_usage:rate5m", {
-                    "service_name": "chat", "gen_ai_request_model": "gpt-4o", "model_name": "gpt-4o",
-                    "gen_ai_token_type": "output"}, 500),
-                {"expr": "service_model:gen_ai_client_cost:usd_per_hour", "eval_time": "10m", "exp_samples": []}]}]}
-    files["api.test.yml"] = yaml.safe_dump(test, sort_keys=False)
-    result = run(promtool, "test", "rules", "api.test.yml", cwd=write_tree(tmp_path, files))
+    checks = [within("service_model:gen_ai_client_token_usage:rate5m", {
+                  "service_name": "chat", "gen_ai_request_model": "gpt-4o", "model_name": "gpt-4o",
+                  "gen_ai_token_type": "output"}, 500),
+              {"expr": "service_model:gen_ai_client_cost:usd_per_hour", "eval_time": "10m", "exp_samples": []}]
+    result = promtool_recording_test(promtool, tmp_path, "api.test.yml", SETTINGS, inputs, checks)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,9 +3,8 @@ simulator's), and what `llmobs fault stop|start` accepts."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+from ports import free_ports
 
 from llmobs.lab import REAL_ENGINES, Lab, LabError
 from llmobs.sim.chat_load import ChatLoad
@@ -13,17 +12,8 @@ from llmobs.sim.host import HostConfig, HostSim
 from llmobs.sim.vllm import EngineConfig
 
 
-def _free_ports(count: int) -> list[int]:
-    ports = []
-    for _ in range(count):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-    return ports
-
-
 def test_chat_completions_are_answered_then_failures_counted_while_the_server_is_down() -> None:
-    engine_port, control_port = _free_ports(2)
+    engine_port, control_port = free_ports(2)
     sim = HostSim(HostConfig(name="node-a", gpu_model="T4", gpus=1, bind="127.0.0.1", fault_port=control_port,
                              engines=(EngineConfig("tiny", port=engine_port, params_b=1.0),)))
     sim.start()
@@ -38,7 +28,7 @@ def test_chat_completions_are_answered_then_failures_counted_while_the_server_is
 
 
 def test_the_loop_stops_by_itself_when_its_time_is_up() -> None:
-    (port,) = _free_ports(1)  # nothing listens: every request fails, the pace is kept
+    (port,) = free_ports(1)  # nothing listens: every request fails, the pace is kept
     load = ChatLoad(f"http://127.0.0.1:{port}", "tiny", interval_s=0.1, duration_s=0.5, timeout_s=1)
     load.run()
     assert 3 <= load.sent <= 6 and load.failed == load.sent

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from ports import free_ports
 
 from llmobs.errors import ConfigError, UnreachableError
 from llmobs.http import request
@@ -21,16 +21,6 @@ from llmobs.sim.host import HostConfig, HostSim
 from llmobs.sim.vllm import EngineConfig
 
 from .conftest import catalog_counters, families, series
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -47,7 +37,7 @@ def _send(method: str, url: str, body: object = None) -> tuple[int, dict]:
 def host(tmp_path: Path) -> Iterator[tuple[HostSim, dict[str, str]]]:
     counters = tmp_path / "counters.csv"
     counters.write_text(catalog_counters())
-    exporter_port, engine_port, control_port = _free_ports(3)
+    exporter_port, engine_port, control_port = free_ports(3)
     sim = HostSim(HostConfig(
         name="gpu-test-1", gpu_model="A100-SXM", gpus=2, bind="127.0.0.1",
         engines=(EngineConfig("qwen2.5-7b-instruct", port=engine_port, gpus=(1,), rps=3),),
@@ -153,7 +143,7 @@ def test_a_host_with_overlapping_engines_is_refused(tmp_path: Path) -> None:
 
 
 def test_alert_sink_records_notifications() -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     sink = AlertSink(("127.0.0.1", port))
     sink.listener.start()
     try:
