@@ -20,7 +20,6 @@ from llmobs.rules.models import AlertingRule, RecordingRule, RuleGroup
 from llmobs.settings import Settings, SloTargets
 
 PAGE = names.SLO_BURN_PAGE
-SHORTEST = "5m"  # the SLI window computed from the raw series (catalog/slos.yaml sli_windows)
 
 
 @dataclass(frozen=True)
@@ -78,15 +77,6 @@ def sli_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
     return f"1 - (\n  {good}\n  /\n  ({total} > 0)\n)"
 
 
-def sli_window_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
-    """The error ratio over one SLI window: the 5m ratio from the raw series, every longer window as the mean
-    of the recorded 5m ratios (Sloth's optimized SLIs). A rate over days of raw buckets costs a fleet's
-    Prometheus every evaluation (docs/performance.md); the mean weighs every 5 minutes with traffic alike."""
-    if window == SHORTEST:
-        return sli_expr(slo, scope, window)
-    return f"avg_over_time({_ratio(slo, scope, SHORTEST)}[{window}])"
-
-
 def describe_target(slo: SloDefinition, targets: SloTargets) -> str:
     """The objective in words, e.g. `99 % of requests within 1 s`."""
     objective = f"{getattr(targets, slo.objective) * 100:g} %"
@@ -111,7 +101,7 @@ def _meta_rules(slo: SloDefinition, scope: Scope, period: str) -> list[tuple[str
 
     budget = error_budget(slo, scope.targets)
     objective = _decimal(getattr(scope.targets, slo.objective))
-    ratio_5m, ratio_period = names.sli_error_ratio(SHORTEST), names.sli_error_ratio(period)
+    ratio_5m, ratio_period = names.sli_error_ratio("5m"), names.sli_error_ratio(period)
     return [
         (ratio_period, f"avg_over_time({mine(ratio_5m)}[{period}])"),
         (names.SLO_OBJECTIVE, f"{mine(ratio_period)} * 0 + {objective}"),
@@ -131,7 +121,7 @@ def recording_groups(settings: Settings, spec: SloCatalog) -> list[RuleGroup]:
         meta: list[RecordingRule] = []
         for scope in scopes(settings):
             labels = scope.labels(slo)
-            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_window_expr(slo, scope, window),
+            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_expr(slo, scope, window),
                                   labels=labels) for window in spec.sli_windows]
             meta += [RecordingRule(record=record, expr=expr, labels=labels)
                      for record, expr in _meta_rules(slo, scope, period)]
