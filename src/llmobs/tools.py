@@ -1,12 +1,14 @@
-"""promtool, amtool and Alertmanager on the host: the pinned images' versions, not the host release's.
+"""promtool, amtool, Alertmanager, Prometheus and node_exporter on the host: the pinned images' versions, not
+the host release's.
 
 They validate the generated configuration, run the rule unit tests and a live Alertmanager in the tests
-(no container needed); Alertmanager's default templates go where Debian's build reads them,
-/usr/share/prometheus/alertmanager/. Each comes from the Debian
-package that stands in for its image (the pin's comment in compose/services/*.yaml); Prometheus 2.x's
-promtool runs the rule unit tests too, since the kit supports 2.x. `llmobs setup` unpacks them into
-.cache/tools/<tool>-<Debian version>/<tool>, and links the image's version into .cache/tools/bin/ (the test
-suite puts that directory first on PATH). A new pinned version gets a new directory; old ones are removed.
+(no container needed), and the fleet benchmark's Prometheus and node_exporter page (llmobs.fleetbench).
+Alertmanager's default templates go where Debian's build reads them, /usr/share/prometheus/alertmanager/.
+Each comes from the Debian package that stands in for its image (the pin's comment in
+compose/services/*.yaml); Prometheus 2.x's promtool runs the rule unit tests too, since the kit supports 2.x.
+`llmobs setup` unpacks them into .cache/tools/<tool>-<Debian version>/<tool>, and links the image's version
+into .cache/tools/bin/ (the test suite puts that directory first on PATH). A new pinned version gets a new
+directory; old ones are removed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ TOOLS = {
     "promtool": ("PROMETHEUS_IMAGE", "promtool", "promtool"),
     "amtool": ("ALERTMANAGER_IMAGE", "prometheus-alertmanager", "amtool"),
     "alertmanager": ("ALERTMANAGER_IMAGE", "prometheus-alertmanager", "prometheus-alertmanager"),
+    "prometheus": ("PROMETHEUS_IMAGE", "prometheus", "prometheus"),
+    "node_exporter": ("NODE_EXPORTER_IMAGE", "prometheus-node-exporter", "prometheus-node-exporter"),
 }
 # Files a tool reads from a fixed system path: Debian's Alertmanager loads its default notification
 # templates from /usr/share/prometheus/alertmanager/, not from the binary as upstream's does.

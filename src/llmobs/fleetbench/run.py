@@ -22,7 +22,7 @@ from llmobs.rules import rule_file_artifacts
 from llmobs.settings import load_settings
 from llmobs.workspace import Workspace
 
-PROMETHEUS_GLOB = "debian/prometheus_3.5*/usr/bin/prometheus"
+PROMETHEUS_GLOB = "tools/prometheus-3.5*/prometheus"  # unpacked by `llmobs setup` (llmobs.tools)
 PROMTOOL = "tools/bin/promtool"
 AHEAD_S = 1800   # data runs up to this far past the build's start (at most half the span), so the live rules
                  # and alerts see fresh samples while the run measures

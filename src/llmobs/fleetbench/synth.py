@@ -32,7 +32,7 @@ IDLE_EVERY = 7             # every 7th engine gets no traffic
 # Hosts 0-14 are simulated; every later host replays the series of simulated host 5 + index % 10 (fault-free,
 # same GPU model and models: both follow index % 5) under its own name and GPU UUIDs (Replay).
 SIMULATED = 15
-NODE_EXPORTER_GLOB = "debian/prometheus-node-exporter_*/usr/bin/prometheus-node-exporter"
+NODE_EXPORTER_GLOB = "tools/node_exporter-*/node_exporter"  # unpacked by `llmobs setup` (llmobs.tools)
 # Prometheus' own series of every target (scrape.go: up, scrape_duration_seconds, ...).
 SCRAPE_SERIES = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
                  "scrape_series_added")
