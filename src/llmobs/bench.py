@@ -64,6 +64,10 @@ def bench_fleet(
                                           "checkout).")] = Path(".cache/bench-fleet"),
     reuse: Annotated[bool, typer.Option(help="Measure again the TSDB the last run of this N and H built (while "
                                        "its data is fresh: up to 30 min after that run started).")] = False,
+    ahead_minutes: Annotated[float | None, typer.Option(min=0, help="How far the data runs past the build's start "
+                                                 "(default 30 min, at most half the span): more than the "
+                                                 "run's build and measuring take, or the live figures are "
+                                                 "stale.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw the growth curve of every run's result here (PNG).")] = None,
 ) -> None:
     """Build a real TSDB for a synthetic fleet (llmobs.sim's series, promtool's backfill, recording rules
@@ -72,7 +76,8 @@ def bench_fleet(
     wide = Console(width=160)
     lines, results = [], []
     for n in hosts:
-        options = Options(n, hours, engines_per_host, repeat, workdir=workdir, reuse=reuse)
+        options = Options(n, hours, engines_per_host, repeat, workdir=workdir, reuse=reuse,
+                          ahead_s=None if ahead_minutes is None else ahead_minutes * 60)
         result = build(options, console.print)
         data = json.loads(json.dumps(asdict(result)))
         report.print_tables(data, wide)

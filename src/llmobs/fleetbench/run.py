@@ -38,6 +38,8 @@ class Options:
     backfills: int = 2    # promtool backfills running at once (each a core at most)
     live_intervals: int = 6
     reuse: bool = False   # measure the TSDB a previous run of the same N and H built (its data must still be fresh)
+    ahead_s: float | None = None  # data's end past the build's start; None: AHEAD_S, at most half the span. A run
+                                  # that builds for longer than that needs more, or it measures stale data
     workdir: Path = Path(".cache/bench-fleet")
 
 
@@ -88,36 +90,39 @@ def build(options: Options, log: Callable[[str], None]) -> Result:
         rules.append(rules_dir / Path(path).name)
         rules[-1].write_text(text, encoding="utf-8")
     every = synth.Intervals.of(yaml.safe_load((workspace.root / "prometheus/prometheus.yml").read_text()))
-    end = time.time() + min(AHEAD_S, options.hours * 1800)
+    end = time.time() + (min(AHEAD_S, options.hours * 1800) if options.ahead_s is None else options.ahead_s)
     start = end - options.hours * 3600
     result = Result(options.hosts, sum(len(e.gpus) for e in settings.vllm_endpoints), len(settings.vllm_endpoints),
                     options.hours)
     if reusing:
         result.build = json.loads(previous.read_text(encoding="utf-8"))["build"]
-        start = min(json.loads(meta.read_text())["minTime"] for meta in data.glob("*/meta.json")) / 1000
+        metas = [json.loads(meta.read_text()) for meta in data.glob("*/meta.json")]
+        start, end = min(m["minTime"] for m in metas) / 1000, max(m["maxTime"] for m in metas) / 1000
         log(f"reusing the TSDB of {work} (built {result.build['total_s']:.0f} s)")
     else:
         data.mkdir(parents=True)
         _load_data(options, settings, workspace, promtool, data, start, end, every, result, log)
-        _backfill_rules(prometheus_bin, promtool, rules, work, start, every, result, log)
+        _backfill_rules(prometheus_bin, promtool, rules, work, start, end, every, result, log)
     dashboards = {Path(p).stem: json.loads(t) for p, t in dashboard_artifacts(settings).items()
                   if p.startswith("grafana/dashboards/")}
     with Prometheus(prometheus_bin, work, data, every.evaluation, rules) as live:
         result.build["compaction_wait_s"] = live.wait_compacted()
         log(f"overlapping blocks compacted in {result.build['compaction_wait_s']:.0f} s")
-        _measure(live, options, dashboards, start, every, result, log)
+        _measure(live, options, dashboards, start, end, every, result, log)
     result.disk_per_host_day = disk_bytes(data) / options.hosts / (options.hours / 24)
     (work / "result.json").write_text(json.dumps(asdict(result), indent=1), encoding="utf-8")
     return result
 
 
-def _backfill_rules(prometheus_bin: Path, promtool: Path, rules: list[Path], work: Path, start: float,
+def _backfill_rules(prometheus_bin: Path, promtool: Path, rules: list[Path], work: Path, start: float, end: float,
                     every: synth.Intervals, result: Result, log: Callable[[str], None]) -> None:
+    """Over the whole span of the data (past the build's start too), so the recorded series cover what the
+    panels and the official queries read."""
     began = time.perf_counter()
     passes = rules_by_depth(rules, work)
     for done, passing in enumerate(passes):
         with Prometheus(prometheus_bin, work, work / "data", every.evaluation, None) as source:
-            backfill_rules(source, promtool, [passing], start, time.time(), work / f"rules-{done}", every.evaluation)
+            backfill_rules(source, promtool, [passing], start, end, work / f"rules-{done}", every.evaluation)
         move_blocks(work / f"rules-{done}", work / "data")
     result.build["rules_backfill_s"] = time.perf_counter() - began
     log(f"recording rules backfilled ({len(passes)} passes, by dependency depth) in "
@@ -183,8 +188,9 @@ def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: 
         f"build {result.build['total_s']:.0f} s")
 
 
-def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], start: float, every: synth.Intervals,
-             result: Result, log: Callable[[str], None]) -> None:
+def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], start: float, end: float,
+             every: synth.Intervals, result: Result, log: Callable[[str], None]) -> None:
+    """Rule groups and alerts live (the data must reach past now); queries over the data's whole span."""
     time.sleep(every.evaluation * options.live_intervals)
     worst: dict[str, tuple[float, float]] = {}
     for labels, value in live.metric("prometheus_rule_group_last_duration_seconds"):
@@ -197,20 +203,21 @@ def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], sta
     states = {(a["labels"]["alertname"], a["labels"].get("host")): a["state"] for a in alerts}
     result.alerts = {f"{f.alert} on {synth.host_name(f.host)}": states.get((f.alert, synth.host_name(f.host)),
                                                                            "inactive") for f in synth.FAULTS}
-    now = time.time()
     for query in queries.panel_queries(dashboards, synth.host_name(2), ("24h",)):
-        timing = queries.timed(live, query.expr, query.instant, query.range_s, start, now, options.repeat)
+        timing = queries.timed(live, query.expr, query.instant, query.range_s, start, end, options.repeat)
         result.panels.append({**asdict(query), **asdict(timing)})
     for question, raw, ours in queries.official_queries(3 * 3600):
-        theirs = queries.timed(live, raw, False, 3 * 3600, start, now, options.repeat)
-        mine = queries.timed(live, ours, False, 3 * 3600, start, now, options.repeat)
+        theirs = queries.timed(live, raw, False, 3 * 3600, start, end, options.repeat)
+        mine = queries.timed(live, ours, False, 3 * 3600, start, end, options.repeat)
         result.official.append({"question": question, "official_ms": theirs.p50_ms, "ours_ms": mine.p50_ms,
                                 "official_series": theirs.series, "ours_series": mine.series,
                                 "error": theirs.error or mine.error})
-    by_job = live.api("api/v1/query", {"query": f'count by (job) ({{{live_host_selector(result)}}})'})["result"]
+    at = min(time.time(), end)  # the last 5 minutes of data, even if measuring outlasted it
+    by_job = live.api("api/v1/query", {"query": f'count by (job) ({{{live_host_selector(result)}}})',
+                                       "time": at})["result"]
     result.series_per_host = {r["metric"].get("job", "recorded"): float(r["value"][1]) for r in by_job}
     result.head_series = int(live.api("api/v1/status/tsdb")["headStats"]["numSeries"])
-    active = live.api("api/v1/query", {"query": 'count({__name__=~".+"})'})["result"]
+    active = live.api("api/v1/query", {"query": 'count({__name__=~".+"})', "time": at})["result"]
     result.active_series = int(float(active[0]["value"][1])) if active else 0
     result.rss_bytes = live.rss_bytes()
     log(f"measured {len(result.panels)} panel queries x {options.repeat}, {len(result.official)} questions")
