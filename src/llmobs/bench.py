@@ -63,7 +63,8 @@ def bench_fleet(
     workdir: Annotated[Path, typer.Option(help="Where each run's TSDB and result.json go (relative: to the "
                                           "checkout).")] = Path(".cache/bench-fleet"),
     reuse: Annotated[bool, typer.Option(help="Measure again the TSDB the last run of this N and H built (while "
-                                       "its data is fresh: up to 30 min after that run started).")] = False,
+                                       "its data is fresh: up to its --ahead-minutes, default 30, after that run "
+                                       "started).")] = False,
     ahead_minutes: Annotated[float | None, typer.Option(min=0, help="How far the data runs past the build's start "
                                                  "(default 30 min, at most half the span): more than the "
                                                  "run's build and measuring take, or the live figures are "
