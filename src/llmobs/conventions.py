@@ -154,3 +154,13 @@ def instance(address: str, port: int) -> str:
 # underscores, unit and type suffixes added. The GenAI recording rules read these names.
 OTLP_TRANSLATION_STRATEGY = "UnderscoreEscapingWithSuffixes"
 OTLP_METRICS_PATH = "/api/v1/otlp/v1/metrics"
+
+# Traces (llmobs.tracing): the Collector's compose service and ports (OTLP in, its own metrics out), and
+# the trace store's (Jaeger v2: OTLP in from the Collector, the query API and UI Grafana reads).
+COLLECTOR_SERVICE = "otel-collector"
+TRACE_STORE_SERVICE = "jaeger"
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+COLLECTOR_METRICS_PORT = 8888
+TRACE_STORE_QUERY_PORT = 16686
+TRACE_STORE_URL = f"http://{TRACE_STORE_SERVICE}:{TRACE_STORE_QUERY_PORT}"  # as Grafana reaches it by name
