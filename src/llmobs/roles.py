@@ -235,7 +235,7 @@ def argument_spec_without_defaults(options: Mapping[str, Mapping[str, Any]]) -> 
 
 # Roles whose tasks carry their own tags (compose_service's run under its caller's).
 _TAGGED = ("prometheus", "alertmanager", "grafana", "node_exporter", "dcgm_exporter", "docker_host", "gpu_preflight",
-           "lab_simulators", "victoria_metrics")
+           "lab_simulators", "victoria_metrics", "otel_collector")
 
 
 def _markdown(text: Any, paragraphs: str = "\n\n") -> str:

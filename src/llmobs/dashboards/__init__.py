@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llmobs import catalog as catalog_mod
+from llmobs.conventions import TRACE_STORE_URL
 from llmobs.dashboards import efficiency, fleet, gpu, slo, vllm
 from llmobs.dashboards.context import Context
 from llmobs.dashboards.lint import KnownSeries, lint_dashboard
 from llmobs.dashboards.panels import Board
-from llmobs.conventions import TRACE_STORE_URL
 from llmobs.dashboards.provisioning import Provisioning, provisioning_files
 from llmobs.errors import ConfigErrors
 from llmobs.settings import Settings

@@ -21,8 +21,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmobs.conventions import (COLLECTOR_METRICS_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT, TRACE_STORE_QUERY_PORT,
-                                TRACE_STORE_SERVICE)
+from llmobs.conventions import (
+    COLLECTOR_METRICS_PORT,
+    OTLP_GRPC_PORT,
+    OTLP_HTTP_PORT,
+    TRACE_STORE_QUERY_PORT,
+    TRACE_STORE_SERVICE,
+)
 from llmobs.errors import ConfigError, ConfigErrors
 from llmobs.settings import Settings
 from llmobs.tracing.check import check_collector_config

@@ -107,14 +107,16 @@ def _unused(config: Mapping[str, Any], pipelines: Mapping[str, Any]) -> list[Con
     listed = list(_mapping(config.get("service")).get("extensions") or [])
     extensions = _mapping(config.get("extensions"))
     errors += [ConfigError(f"extensions.{name}", "is defined but not listed in service.extensions",
-                           f"add {name} to service.extensions, or remove it") for name in extensions if name not in listed]
+                           f"add {name} to service.extensions, or remove it")
+               for name in extensions if name not in listed]
     errors += [ConfigError("service.extensions", f"{name!r} is not defined",
                            f"define {name} under extensions:, or remove it from service.extensions")
                for name in listed if name not in extensions]
     return errors
 
 
-def _endpoint_errors(config: Mapping[str, Any], pipelines: Mapping[str, Any], store_port: int | None) -> list[ConfigError]:
+def _endpoint_errors(config: Mapping[str, Any], pipelines: Mapping[str, Any],
+                     store_port: int | None) -> list[ConfigError]:
     errors: list[ConfigError] = []
     for section in SECTIONS:
         for name, component in _mapping(config.get(section)).items():
@@ -138,7 +140,8 @@ def _endpoint_errors(config: Mapping[str, Any], pipelines: Mapping[str, Any], st
 def _store_errors(config: Mapping[str, Any], pipelines: Mapping[str, Any], store_port: int) -> list[ConfigError]:
     errors = []
     exporters = _mapping(config.get("exporters"))
-    traced = {e for name, p in pipelines.items() if component_type(name) == "traces" for e in _mapping(p).get("exporters") or []}
+    traced = {exporter for name, pipeline in pipelines.items() if component_type(name) == "traces"
+              for exporter in _mapping(pipeline).get("exporters") or []}
     for name in sorted(traced):
         kind = component_type(name)
         if name not in exporters or kind not in OTLP_GRPC_EXPORTERS + OTLP_HTTP_EXPORTERS:
@@ -160,7 +163,8 @@ def check_collector_config(config: Any, store_port: int | None = None, source: s
     if not isinstance(config, Mapping):
         return [ConfigError("(top level)", "is not a mapping", "give the Collector's YAML configuration", source)]
     errors = [ConfigError(key, "is not a section of a Collector configuration",
-                          f"use only {', '.join(SECTIONS)} and service") for key in config if key not in (*SECTIONS, "service")]
+                          f"use only {', '.join(SECTIONS)} and service")
+              for key in config if key not in (*SECTIONS, "service")]
     pipelines = _mapping(_mapping(config.get("service")).get("pipelines"))
     if not pipelines:
         errors.append(ConfigError("service.pipelines", "is empty", "define at least one pipeline, e.g. traces"))
