@@ -43,6 +43,7 @@ class InventoryHost(Strict):
     monitoring: bool = Field(description="in the monitoring group: runs Prometheus, Alertmanager, Grafana")
     grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
     prober: bool = Field(False, description="endpoint_prober_enabled: the endpoint prober runs there")
+    otelcol: bool = Field(False, description="otel_collector_running: the OpenTelemetry Collector runs there")
     labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
     vllm_endpoints: tuple[Endpoint, ...] = ()
     endpoints: tuple[Endpoint, ...] = Field((), description="llmobs_endpoints: the engines it runs, each named")
@@ -150,7 +151,7 @@ def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[scrape.Host
         jobs = list(host.exporters) if host.exporters is not None else ["node"] + (["dcgm"] if host.gpu else [])
         if host.monitoring:
             jobs += (["prometheus", "alertmanager"] + (["grafana"] if host.grafana else [])
-                     + (["prober"] if host.prober else []))
+                     + (["prober"] if host.prober else []) + (["otelcol"] if host.otelcol else []))
         exporters = {}
         for job in jobs:
             if host.name == me:  # same host: the service's name on the kit's docker network
