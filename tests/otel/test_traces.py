@@ -253,3 +253,17 @@ def test_the_role_checks_both_configurations_with_the_images_own_validate() -> N
     validate = (REPO / "roles/otel_collector/tasks/validate.yml").read_text()
     assert "llmobs_tracing_files" in validate and "llmobs_tracing_vllm_args" in validate
     assert set(deploy.tracing_files(ON)) == {"collector.yaml", "jaeger.yaml"}
+
+
+def test_prometheus_scrapes_the_collector_where_it_runs_and_alerts_on_spans_not_sent() -> None:
+    lab = yaml.safe_load((REPO / "prometheus/prometheus.yml").read_text())
+    job = next(config for config in lab["scrape_configs"] if config["job_name"] == "otelcol")
+    assert job["dns_sd_configs"] == [{"names": ["otel-collector"], "type": "A", "port": 8888}], (
+        "the lab finds the Collector only while its container runs: no down target without the tracing profile")
+    tasks = yaml.safe_load((REPO / "roles/otel_collector/tasks/main.yml").read_text())
+    fact = next(task for task in tasks if "ansible.builtin.set_fact" in task)["ansible.builtin.set_fact"]
+    assert "compose_service_results['otel-collector'].running" in fact["otel_collector_running"]
+    rules = yaml.safe_load((REPO / "prometheus/rules/alerts.yml").read_text())
+    alert = next(rule for group in rules["groups"] for rule in group["rules"]
+                 if rule.get("alert") == "OtelCollectorSpansNotSent")
+    assert 'otelcol_exporter_send_failed_spans{job="otelcol"}' in alert["expr"]
