@@ -121,22 +121,24 @@ ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "trtllm", "llamacpp")
 # The scrape jobs (keys of the `jobs` settings, whose values are the job names), in prometheus.yml order:
 # one job per engine, so each is scraped at its own metrics path and its rules select it by job.
 Job = Literal["node", "dcgm", "vllm", "sglang", "trtllm", "llamacpp", "prometheus", "alertmanager", "grafana",
-              "prober"]
-# Targets of a host's exporters (prober: the endpoint prober of the monitoring host, llmobs.prober).
-ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana", "prober"]
-JOB_ORDER: tuple[Job, ...] = ("prometheus", "alertmanager", "grafana", "node", "dcgm", *ENGINES, "prober")
+              "prober", "otelcol"]
+# Targets of a host's exporters (prober: the endpoint prober of the monitoring host, llmobs.prober; otelcol: the
+# OpenTelemetry Collector's own metrics, where the site collects traces, llmobs.tracing).
+ExporterJob = Literal["node", "dcgm", "prometheus", "alertmanager", "grafana", "prober", "otelcol"]
+JOB_ORDER: tuple[Job, ...] = ("prometheus", "alertmanager", "grafana", "node", "dcgm", *ENGINES, "prober", "otelcol")
 
 # The port each job's target listens on unless a host says otherwise (engines: each endpoint may name its own;
 # these are the engines' own defaults, src/llmobs/catalog/engines.yaml).
 PORTS: dict[Job, int] = {"node": 9100, "dcgm": 9400, "vllm": 8000, "sglang": 30000, "trtllm": 8000, "llamacpp": 8080,
-                         "prometheus": 9090, "alertmanager": 9093, "grafana": 3000, "prober": 9469}
+                         "prometheus": 9090, "alertmanager": 9093, "grafana": 3000, "prober": 9469, "otelcol": 8888}
 EXPORTER_PORTS: dict[ExporterJob, int] = {job: port for job, port in PORTS.items()  # type: ignore[misc]
                                           if job not in ENGINES}
 
 # The compose service of each job on the kit's docker network (compose/services/<name>.yaml).
 COMPOSE_SERVICES: dict[ExporterJob, str] = {"node": "node-exporter", "dcgm": "dcgm-exporter",
                                             "prometheus": "prometheus", "alertmanager": "alertmanager",
-                                            "grafana": "grafana", "prober": "endpoint-prober"}
+                                            "grafana": "grafana", "prober": "endpoint-prober",
+                                            "otelcol": "otel-collector"}
 
 # The lab's own services: the simulators' fault-injection (control) port and the alert sink.
 SIM_CONTROL_PORT = 9401
@@ -154,3 +156,13 @@ def instance(address: str, port: int) -> str:
 # underscores, unit and type suffixes added. The GenAI recording rules read these names.
 OTLP_TRANSLATION_STRATEGY = "UnderscoreEscapingWithSuffixes"
 OTLP_METRICS_PATH = "/api/v1/otlp/v1/metrics"
+
+# Traces (llmobs.tracing): the Collector's compose service and ports (OTLP in, its own metrics out), and
+# the trace store's (Jaeger v2: OTLP in from the Collector, the query API and UI Grafana reads).
+COLLECTOR_SERVICE = COMPOSE_SERVICES["otelcol"]
+TRACE_STORE_SERVICE = "jaeger"
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+COLLECTOR_METRICS_PORT = PORTS["otelcol"]
+TRACE_STORE_QUERY_PORT = 16686
+TRACE_STORE_URL = f"http://{TRACE_STORE_SERVICE}:{TRACE_STORE_QUERY_PORT}"  # as Grafana reaches it by name

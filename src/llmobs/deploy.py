@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, roles, rules, scrape, store, yamlfmt
+from llmobs import alertmanager, dcgm_csv, dockerhost, images, preflight, roles, rules, scrape, store, tracing, yamlfmt
 from llmobs.conventions import COMPOSE_SERVICES, EXPORTER_PORTS, instance
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.dashboards.provisioning import Provisioning
@@ -43,6 +43,7 @@ class InventoryHost(Strict):
     monitoring: bool = Field(description="in the monitoring group: runs Prometheus, Alertmanager, Grafana")
     grafana: bool = Field(True, description="Grafana runs there (false where its image is missing)")
     prober: bool = Field(False, description="endpoint_prober_enabled: the endpoint prober runs there")
+    otelcol: bool = Field(False, description="otel_collector_running: the OpenTelemetry Collector runs there")
     labels: dict[str, str] = Field(default_factory=dict, description="llmobs_host_labels")
     vllm_endpoints: tuple[Endpoint, ...] = ()
     endpoints: tuple[Endpoint, ...] = Field((), description="llmobs_endpoints: the engines it runs, each named")
@@ -150,7 +151,7 @@ def _scrape_hosts(hosts: list[InventoryHost], me: str) -> tuple[list[scrape.Host
         jobs = list(host.exporters) if host.exporters is not None else ["node"] + (["dcgm"] if host.gpu else [])
         if host.monitoring:
             jobs += (["prometheus", "alertmanager"] + (["grafana"] if host.grafana else [])
-                     + (["prober"] if host.prober else []))
+                     + (["prober"] if host.prober else []) + (["otelcol"] if host.otelcol else []))
         exporters = {}
         for job in jobs:
             if host.name == me:  # same host: the service's name on the kit's docker network
@@ -346,6 +347,27 @@ def dcgm_files(settings: dict[str, Any] | None) -> dict[str, str]:
     return {"counters.csv": dcgm_csv.render(site_settings(settings))}
 
 
+def tracing_enabled(settings: dict[str, Any] | None) -> bool:
+    """Whether the site collects traces (`llmobs_settings.otel.traces.enabled`): site.yml runs otel_collector."""
+    return site_settings(settings).otel.traces.enabled
+
+
+def tracing_files(settings: dict[str, Any] | None, store_endpoint: str = tracing.STORE_ENDPOINT) -> dict[str, str]:
+    """collector.yaml and jaeger.yaml, relative to their config directories, checked by llmobs.tracing.check
+    (a bad one stops the play, naming the field, before anything is written on a host)."""
+    traces = site_settings(settings).otel.traces
+    try:
+        files = tracing.files(traces, store_endpoint)
+    except ConfigError as error:
+        raise error.renamed("otel_collector") from None
+    return {path.removeprefix("otel/"): text for path, text in files.items()}
+
+
+def tracing_vllm_args(settings: dict[str, Any] | None, collector_address: str) -> list[str]:
+    """The vLLM flags that send an engine's traces to the Collector at `collector_address`."""
+    return tracing.vllm_args(site_settings(settings).otel.traces, collector_address)
+
+
 def reached_at(listen_address: str, host_address: str) -> str:
     """The host part of the URL users reach a service at, from the address it is published on: the host's
     own address for every interface, localhost for loopback (an SSH tunnel), else that address."""
@@ -372,6 +394,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "grafana_files": grafana_files,
     "prober_files": prober_files,
     "dcgm_files": dcgm_files,
+    "tracing_enabled": tracing_enabled,
+    "tracing_files": tracing_files,
+    "tracing_vllm_args": tracing_vllm_args,
     "gpu_preflight_plan": preflight.plan,
     "gpu_preflight_report": preflight.judge,
     "gpu_preflight_textfile": textfile.render,

@@ -54,6 +54,9 @@ STANDINS: dict[str, str | None] = {
     "DCGM_EXPORTER_IMAGE": "dcgm-exporter",
     "VICTORIA_METRICS_IMAGE": "victoria-metrics",  # the long-term store (profile store)
     "GRAFANA_IMAGE": None,  # no Debian package, PyPI or npm source for a Grafana server
+    # Traces (profile tracing): no Debian package; PyPI's one Collector wheel has no OTLP receiver.
+    "OTELCOL_IMAGE": None,
+    "JAEGER_IMAGE": None,
 }
 _PIN = re.compile(r"\$\{(?P<var>[A-Z0-9_]+_IMAGE):-(?P<image>[^}]+)\}")
 _STANDIN_PACKAGES = re.compile(r"#\s*Stand-in where no registry answers: Debian (?P<suite>[a-z-]+) (?P<packages>.+)\n"

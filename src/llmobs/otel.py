@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from llmobs.conventions import OTLP_TRANSLATION_STRATEGY
+from llmobs.tracing_settings import Traces
 from llmobs.types import Duration, Strict
 
 # OpenTelemetry's attribute names (dots, lower case), as promote_resource_attributes takes them.
@@ -35,6 +36,7 @@ class OtlpMetrics(Strict):
 
 class Otel(Strict):
     metrics: OtlpMetrics
+    traces: Traces = Field(default_factory=Traces)
 
 
 def prometheus_config(otel: Otel) -> dict[str, Any]:

@@ -65,6 +65,8 @@ HOST_VARIABLES: dict[str, str] = {
     # prometheus, so every monitoring host has set it by the time Prometheus' targets are rendered
     "grafana": "grafana_running",
     "prober": "endpoint_prober_enabled",
+    # a fact of the otel_collector role (where the site collects traces and its image could be had)
+    "otelcol": "otel_collector_running",
     "labels": "llmobs_host_labels",
     "exporters": "llmobs_exporters",
     "vllm_endpoints": "vllm_endpoints",
@@ -77,11 +79,12 @@ HOST_VARIABLES: dict[str, str] = {
     "ports.alertmanager": "alertmanager_port",
     "ports.grafana": "grafana_port",
     "ports.prober": "endpoint_prober_port",
+    "ports.otelcol": "otel_collector_metrics_port",
     "addresses.node": "node_exporter_scrape_address",
     "addresses.dcgm": "dcgm_exporter_scrape_address",
 }
 # What an InventoryHost field is when its host does not set the variable (ports and addresses: None).
-_UNSET_FIELDS: dict[str, Any] = {"grafana": True, "prober": False,
+_UNSET_FIELDS: dict[str, Any] = {"grafana": True, "prober": False, "otelcol": False,
                                  "labels": {}, "exporters": None, "vllm_endpoints": [],
                                  "endpoints": [], "gpu_count": None}
 _ADDRESS_FALLBACK = ["llmobs_scrape_address", "ansible_host"]
@@ -235,7 +238,7 @@ def argument_spec_without_defaults(options: Mapping[str, Mapping[str, Any]]) -> 
 
 # Roles whose tasks carry their own tags (compose_service's run under its caller's).
 _TAGGED = ("prometheus", "alertmanager", "grafana", "node_exporter", "dcgm_exporter", "docker_host", "gpu_preflight",
-           "lab_simulators", "victoria_metrics")
+           "lab_simulators", "victoria_metrics", "otel_collector")
 
 
 def _markdown(text: Any, paragraphs: str = "\n\n") -> str:

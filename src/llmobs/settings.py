@@ -52,6 +52,7 @@ class Jobs(Strict):
     alertmanager: LabelValue
     grafana: LabelValue
     prober: LabelValue
+    otelcol: LabelValue
 
 
 class Thresholds(Strict):

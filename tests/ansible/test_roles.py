@@ -44,7 +44,7 @@ READ = {*roles.HOST_VARIABLES.values(), "ansible_host", "alertmanager_cluster_ad
 def test_inventory_hosts_read_each_host_variable_of_the_one_map() -> None:
     hostvars = HostVars({
         "mon-01": {"ansible_host": "10.0.0.10", "grafana_running": False, "unrelated": "{{ undefined }}",
-                   "endpoint_prober_enabled": True},
+                   "endpoint_prober_enabled": True, "otel_collector_running": True},
         "gpu-a01": {"ansible_host": "10.0.1.11", "llmobs_scrape_address": "gpu-a01.dc", "node_exporter_port": 9101,
                     "llmobs_host_labels": {"rack": "a"}, "dcgm_exporter_scrape_address": "10.9.9.9",
                     "vllm_endpoints": [{"model": "llama", "port": 8000, "gpus": [0, 1]}],
@@ -56,20 +56,24 @@ def test_inventory_hosts_read_each_host_variable_of_the_one_map() -> None:
     assert [h["name"] for h in hosts] == ["gpu-a01", "gpu-a02", "mon-01"]
     gpu, bare, mon = hosts
     assert gpu == {"name": "gpu-a01", "address": "gpu-a01.dc", "gpu": True, "monitoring": False, "grafana": True,
-                   "prober": False, "labels": {"rack": "a"}, "exporters": None,
+                   "prober": False, "otelcol": False, "labels": {"rack": "a"}, "exporters": None,
                    "vllm_endpoints": [{"model": "llama", "port": 8000, "gpus": [0, 1]}],
                    "endpoints": [{"engine": "sglang", "model": "qwen", "port": 30000, "gpus": [2]}], "gpu_count": 8,
                    "ports": {"node": 9101, "dcgm": None, "prometheus": None, "alertmanager": None, "grafana": None,
-                             "prober": None},
+                             "prober": None, "otelcol": None},
                    "addresses": {"node": None, "dcgm": "10.9.9.9"}}
     assert bare["address"] == "gpu-a02" and bare["labels"] == {} and bare["vllm_endpoints"] == bare["endpoints"] == []
     assert bare["gpu_count"] is None
     assert mon["address"] == "10.0.0.10" and mon["grafana"] is False and mon["monitoring"] and not mon["gpu"]
     assert mon["prober"] is True and not bare["prober"]
+    assert mon["otelcol"] is True and not bare["otelcol"]
     # What the filter builds is what deploy validates; the prober of mon-01 is scraped where it runs.
     assert [h.name for h in deploy._validated_hosts(hosts)] == ["gpu-a01", "gpu-a02", "mon-01"]
     prober_targets = deploy.prometheus_files({}, hosts, "mon-01")["targets/prober.yml"]
     assert "- endpoint-prober:9469" in prober_targets and "host: mon-01" in prober_targets
+    # The Collector's own metrics, where the otel_collector role runs it.
+    collector_targets = deploy.prometheus_files({}, hosts, "mon-01")["targets/otelcol.yml"]
+    assert "- otel-collector:8888" in collector_targets and "host: mon-01" in collector_targets
 
 
 def test_a_host_in_both_groups_is_listed_once() -> None:

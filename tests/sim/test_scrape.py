@@ -73,7 +73,7 @@ def test_fleet_config_passes_promtool_and_labels_every_target(tmp_path: Path) ->
     intervals = {c["job_name"]: c.get("scrape_interval") for c in prometheus["scrape_configs"]}
     assert intervals == {"prometheus": None, "alertmanager": None, "grafana": None, "node": None,
                          "dcgm": "10s", "vllm": "10s", "sglang": "10s", "trtllm": "10s", "llamacpp": "10s",
-                         "prober": None}
+                         "prober": None, "otelcol": None}
 
 
 def test_each_engine_has_its_job_path_and_model(tmp_path: Path) -> None:

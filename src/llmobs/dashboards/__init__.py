@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llmobs import catalog as catalog_mod
+from llmobs.conventions import TRACE_STORE_URL
 from llmobs.dashboards import efficiency, fleet, gpu, slo, vllm
 from llmobs.dashboards.context import Context
 from llmobs.dashboards.lint import KnownSeries, lint_dashboard
@@ -64,5 +65,7 @@ def dashboard_artifacts(settings: Settings, provisioning: Provisioning | None = 
     Grafana finds Prometheus, Alertmanager and the dashboard files (None: the lab's defaults)."""
     ctx = context(settings)
     files = render(build_boards(ctx), ctx.known_series())
-    files.update(provisioning_files(provisioning or Provisioning()))
+    # The lab's Grafana reads the lab's Jaeger (compose/services/jaeger.yaml) where the settings collect traces.
+    lab = Provisioning(traces_url=TRACE_STORE_URL if settings.otel.traces.enabled else None)
+    files.update(provisioning_files(provisioning or lab))
     return dict(sorted(files.items()))

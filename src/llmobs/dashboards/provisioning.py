@@ -1,5 +1,6 @@
 """Grafana file provisioning: the Prometheus and Alertmanager data sources and the dashboard provider,
-and the long-term store (VictoriaMetrics, PromQL over its whole retention) when the site runs one.
+the long-term store (VictoriaMetrics, PromQL over its whole retention) when the site runs one, and the
+trace store (Jaeger, llmobs.tracing) when the site collects traces.
 
 The URLs, the scrape interval and the paths are parameters, so the lab (service names on one Compose
 network) and the Ansible roles (any address) render the same files from the same code.
@@ -17,6 +18,7 @@ from llmobs.yamlfmt import dump, generated_header
 PROMETHEUS_UID = "prometheus"
 ALERTMANAGER_UID = "alertmanager"
 STORE_UID = "store"
+TRACES_UID = "traces"
 HEADER = generated_header("src/llmobs/dashboards/provisioning.py and the settings")
 
 _URL = r"^https?://[^\s/]+(/\S*)?$"
@@ -37,6 +39,8 @@ class Provisioning(BaseModel):
     folder_uid: str = Field("llmobs", pattern=r"^[a-zA-Z0-9_-]{1,40}$")
     # The dashboards pick their data source with the ${datasource} variable: the store is one more choice.
     store_url: str | None = Field(None, pattern=_URL, description="the long-term store, e.g. http://mon-1:8428")
+    traces_url: str | None = Field(None, pattern=_URL, description="the trace store's query API (Jaeger), "
+                                                                   "e.g. http://jaeger:16686")
     default_datasource: Literal["prometheus", "store"] = Field(
         "prometheus", description="what the dashboards open on: store shows both Prometheus of an HA pair as one")
 
@@ -70,6 +74,14 @@ def _store_datasource(provisioning: Provisioning) -> list[dict[str, Any]]:
     }]
 
 
+def _traces_datasource(provisioning: Provisioning) -> list[dict[str, Any]]:
+    if not provisioning.traces_url:
+        return []
+    # Grafana's core Jaeger datasource reads Jaeger's query API (/api/traces, /api/services).
+    return [{"name": "Traces", "uid": TRACES_UID, "type": "jaeger", "access": "proxy",
+             "url": provisioning.traces_url.rstrip("/"), "editable": False}]
+
+
 def provisioning_files(provisioning: Provisioning) -> dict[str, str]:
     datasources = {
         "apiVersion": 1,
@@ -100,6 +112,7 @@ def provisioning_files(provisioning: Provisioning) -> dict[str, str]:
                 "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
             },
             *_store_datasource(provisioning),
+            *_traces_datasource(provisioning),
         ],
     }
     dashboards = {

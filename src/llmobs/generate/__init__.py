@@ -53,6 +53,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
              reads_workspace=True),
     Artifact("lab GPU servers (compose)", "llmobs.lab.services:lab_gpu_services", ("compose/services/gpu-*.yaml",),
              reads_workspace=True),
+    Artifact("traces (collector and store)", "llmobs.tracing:artifacts", ("otel/*.yaml",)),
     Artifact("role READMEs", "llmobs.roles:role_readmes", ("roles/*/README.md",), reads_workspace=True),
 )
 

@@ -85,16 +85,21 @@ class Lab:
         return self.workspace.cache_dir / "grafana-admin-password"
 
     # ------------------------------------------------------------------ environment
-    def grafana_available(self) -> Availability:
-        """Whether Grafana can run here, and why not."""
+    def image_available(self, variable: str) -> Availability:
+        """Whether the image of `variable` (an image without a stand-in: Grafana's, the Collector's,
+        Jaeger's) can be had here, and why not."""
         chosen = images.read_env(self.workspace.images_env)
-        if self.env.get("GRAFANA_IMAGE") or os.environ.get("GRAFANA_IMAGE") or chosen.get("GRAFANA_IMAGE"):
+        if self.env.get(variable) or os.environ.get(variable) or chosen.get(variable):
             return Availability(True, "")
         if self.workspace.images_env.exists():
-            pin = images.pins(self.workspace.compose_dir).get("GRAFANA_IMAGE", "grafana/grafana")
+            pin = images.pins(self.workspace.compose_dir).get(variable, variable)
             return Availability(False, f"its image {pin} is not on this machine and no registry answers "
-                                       "(`llmobs setup` found none; set GRAFANA_IMAGE to a copy you have)")
+                                       f"(`llmobs setup` found none; set {variable} to a copy you have)")
         return Availability(True, "")
+
+    def grafana_available(self) -> Availability:
+        """Whether Grafana can run here, and why not."""
+        return self.image_available("GRAFANA_IMAGE")
 
     def environment(self) -> dict[str, str]:
         env = {**images.read_env(self.workspace.images_env), **os.environ, **self.env}

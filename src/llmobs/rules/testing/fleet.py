@@ -244,6 +244,9 @@ class Fleet:
             Series("prometheus_config_last_reload_successful", prometheus, tl.flat(1)),
             Series("alertmanager_notifications_total", {**alertmanager, "integration": "webhook"}, tl.ramp(1)),
             Series("alertmanager_notifications_failed_total", {**alertmanager, "integration": "webhook"}, tl.flat(0)),
+            # The OpenTelemetry Collector of a site that collects traces, sending every span.
+            Series("otelcol_exporter_send_failed_spans", {**service("otelcol"), "exporter": "otlp_grpc/jaeger"},
+                   tl.flat(0)),
         ]
 
     def busy_host(self, tl: Timeline, host: str, gpus: int = 2, model: str = "H100-SXM",

@@ -73,8 +73,10 @@ def pipeline_failing(fleet: Fleet) -> Scenario:
     scenario.set("prometheus_rule_evaluation_failures_total", TL.ramp_change(0, 1, INJECT))
     scenario.set("prometheus_config_last_reload_successful", TL.change(1, 0, INJECT))
     scenario.set("alertmanager_notifications_failed_total", TL.ramp_change(0, 1, INJECT))
+    scenario.set("otelcol_exporter_send_failed_spans", TL.ramp_change(0, 4, INJECT))
     failing = scenario.find("prometheus_rule_evaluation_failures_total").labels
     am = scenario.find("alertmanager_notifications_failed_total").labels
+    collector = scenario.find("otelcol_exporter_send_failed_spans").labels
     prometheus = {fleet.host: failing[fleet.host], "instance": failing["instance"]}
     scenario.alert_tests += [
         alert_test("6m50s", "PrometheusRuleEvaluationFailures"),
@@ -93,5 +95,11 @@ def pipeline_failing(fleet: Fleet) -> Scenario:
             {fleet.host: am[fleet.host], "instance": am["instance"], "integration": "webhook"},
             "Alertmanager fails to send webhook notifications",
             f"Alertmanager {am['instance']} failed 30 webhook notification(s) in the last 5 minutes.")),
+        alert_test("8m", "OtelCollectorSpansNotSent", fleet.expect(
+            "OtelCollectorSpansNotSent", "warning",
+            {fleet.host: collector[fleet.host], "instance": collector["instance"], "exporter": "otlp_grpc/jaeger"},
+            "The OpenTelemetry Collector fails to send spans to otlp_grpc/jaeger",
+            f"The Collector {collector['instance']} failed to send 120 span(s) through otlp_grpc/jaeger in the"
+            " last 5 minutes: traces are missing from the trace store.")),
     ]
     return scenario
