@@ -134,7 +134,7 @@ def test_a_value_the_env_file_cannot_carry_stops_the_role_before_anything_is_wri
                                "ANSIBLE_FILTER_PLUGINS": str(REPO / "ansible" / "filter_plugins"), "NO_COLOR": "1"})
     output = done.stdout + done.stderr
     assert done.returncode != 0 and "LLMOBS_HOST_ROOTFS (the .env of node-exporter)" in output, output[-3000:]
-    assert "single quote or a line break" in output and "Look for the image" not in output
+    assert "single quote or a line break" in output and "Look at the image, configuration" not in output
     assert not target.exists(), "something was written before the check"
 
 
