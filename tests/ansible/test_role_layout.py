@@ -50,8 +50,14 @@ def test_service_roles_have_the_anchors_shape(role: str) -> None:
     """Checks -> configure -> run -> apply -> remove, each step one compose_service entry point."""
     tasks = _main_tasks(role)
     assert tasks[0].get("ansible.builtin.import_tasks") == "validate.yml", f"{role}: the checks come first"
-    entries = [task["ansible.builtin.import_role"]["tasks_from"] for task in _compose_service_calls(role)]
+    calls = _compose_service_calls(role)
+    entries = [(task.get("ansible.builtin.import_role") or task["ansible.builtin.include_role"])["tasks_from"]
+               for task in calls]
     assert entries[:2] == ["config", "run"] and entries[-1] == "absent" and set(entries[2:-1]) <= {"reload", "restart"}
+    # The remove step is included: a run that deploys skips it as one task, not each of its tasks.
+    assert all("ansible.builtin.import_role" in task for task in calls[:-1]), f"{role}: the deploy steps are imported"
+    include = calls[-1].get("ansible.builtin.include_role")
+    assert include and include.get("apply") == {"tags": [role]}, f"{role}: the remove step is included, tagged {role}"
     assert len(tasks) <= 7, f"{role}: tasks/main.yml should only sequence the phases"
 
 
@@ -128,7 +134,7 @@ def test_a_value_the_env_file_cannot_carry_stops_the_role_before_anything_is_wri
                                "ANSIBLE_FILTER_PLUGINS": str(REPO / "ansible" / "filter_plugins"), "NO_COLOR": "1"})
     output = done.stdout + done.stderr
     assert done.returncode != 0 and "LLMOBS_HOST_ROOTFS (the .env of node-exporter)" in output, output[-3000:]
-    assert "single quote or a line break" in output and "Look for the image" not in output
+    assert "single quote or a line break" in output and "Look at the image, configuration" not in output
     assert not target.exists(), "something was written before the check"
 
 

@@ -21,7 +21,7 @@ from llmobs.preflight.timer import UNIT, timer_files
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 TIMER = {"gpu_preflight_timer_interval": "15min", "gpu_preflight_timer_dir": "/opt/llmobs/gpu-preflight",
          "gpu_preflight_textfile_dir": "/var/lib/node_exporter/textfile_collector",
-         "gpu_preflight_python": "/usr/bin/python3"}
+         "gpu_preflight_python": "/usr/bin/python3", "gpu_preflight_systemd_dir": "/etc/systemd/system"}
 
 
 def _install(root: Path, host: str, textfile_dir: Path) -> Path:
@@ -95,6 +95,20 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
                           check=False)
     # verify checks the ExecStart binary exists, the sections and every directive; nothing may be reported.
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def test_the_program_and_the_units_are_one_tree_under_their_common_directory() -> None:
+    """The role writes them in one step (one round trip to the host), each where its directory says."""
+    installed = timer_files(TIMER, plan(settings()), {}, "h")
+    install = installed["install"]
+    assert install["root"] == "/"
+    assert install["files"][f"etc/systemd/system/{UNIT}.timer"] == installed["units"][f"{UNIT}.timer"]
+    assert install["files"]["opt/llmobs/gpu-preflight/gpu_preflight.json"] == installed["files"]["gpu_preflight.json"]
+    assert install["units"] == sorted(f"etc/systemd/system/{name}" for name in installed["units"])
+    assert len(install["files"]) == len(installed["files"]) + len(installed["units"])
+    nested = timer_files({**TIMER, "gpu_preflight_systemd_dir": "/opt/llmobs/gpu-preflight/units"}, plan(settings()),
+                         {}, "h")["install"]
+    assert nested["root"] == "/opt/llmobs/gpu-preflight" and f"units/{UNIT}.service" in nested["files"]
 
 
 @pytest.mark.parametrize(("field", "value"), [("gpu_preflight_timer_interval", "every 15 minutes"),

@@ -5,6 +5,7 @@ validated variables, so a bad interval or path stops the play before the host is
 from __future__ import annotations
 
 import json
+import posixpath
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
@@ -24,6 +25,7 @@ class TimerVariables(Strict):
     gpu_preflight_timer_dir: AbsolutePath
     gpu_preflight_textfile_dir: AbsolutePath
     gpu_preflight_python: AbsolutePath
+    gpu_preflight_systemd_dir: AbsolutePath
 
 
 def _service(v: TimerVariables) -> str:
@@ -66,13 +68,21 @@ WantedBy=timers.target
 
 
 def timer_files(values: dict[str, Any], plan: dict[str, Any], probe: dict[str, Any], host: str) -> dict[str, Any]:
-    """{units: {name: text}, files: {path under gpu_preflight_timer_dir: text}}: what the role installs."""
+    """{units: {name: text}, files: {path under gpu_preflight_timer_dir: text}, install: ...}: what the role
+    installs; `install` is the same as one tree (root, files relative to it, which of them are units), which
+    the role writes in one step."""
     try:
         variables = TimerVariables.model_validate(values)
     except ValidationError as error:
         raise from_validation_error(error, source="gpu_preflight") from None
     config = {"host": host, "plan": plan, "probe": probe, "textfile_dir": variables.gpu_preflight_textfile_dir}
-    return {
-        "units": {f"{UNIT}.service": _service(variables), f"{UNIT}.timer": _timer(variables)},
-        "files": {**shipped_files(), "gpu_preflight.json": json.dumps(config, indent=2, sort_keys=True) + "\n"},
-    }
+    units = {f"{UNIT}.service": _service(variables), f"{UNIT}.timer": _timer(variables)}
+    files = {**shipped_files(), "gpu_preflight.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}
+    directories = {"files": variables.gpu_preflight_timer_dir, "units": variables.gpu_preflight_systemd_dir}
+    root = posixpath.commonpath(list(directories.values()))
+    under = {kind: posixpath.relpath(directory, root) for kind, directory in directories.items()}
+    tree = {posixpath.normpath(posixpath.join(under[kind], name)): text
+            for kind, texts in (("files", files), ("units", units)) for name, text in texts.items()}
+    return {"units": units, "files": files,
+            "install": {"root": root, "files": tree,
+                        "units": sorted(posixpath.normpath(posixpath.join(under["units"], name)) for name in units)}}

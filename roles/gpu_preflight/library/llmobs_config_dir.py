@@ -1,0 +1,1 @@
+../../compose_service/library/llmobs_config_dir.py

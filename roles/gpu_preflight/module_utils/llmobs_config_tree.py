@@ -1,0 +1,1 @@
+../../compose_service/module_utils/llmobs_config_tree.py
