@@ -1,8 +1,9 @@
 """An application instrumented with the OpenTelemetry Python SDK, as OpenLLMetry or OpenLIT instrument one:
 it records the GenAI semantic-convention client metrics (gen_ai.client.token.usage, gen_ai.client.operation
-.duration, with the buckets the conventions advise, from the catalog) and pushes them over OTLP/HTTP to a
-Prometheus' OTLP receiver. The lab session runs one while the lab is up (tests/conftest.py), so the llmobs.genai
-recording rules have data like every other rule; tests/lab/test_otel.py reads what arrived."""
+.duration, with the buckets the conventions advise, from the catalog) and pushes them over OTLP/HTTP to
+`endpoint`: a Prometheus' OTLP receiver, or the OTLP gateway in front of one without it. The lab session runs
+one while the lab is up (tests/conftest.py), so the llmobs.genai recording rules have data like every other
+rule; tests/lab/test_lab.py reads what arrived."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 from llmobs import catalog as catalog_mod
-from llmobs.conventions import OTLP_METRICS_PATH
 
 SERVICE = "llmobs-lab-chat"
 MODEL = "llama-3.1-8b-instruct"  # a model the lab serves (compose/lab-settings.yml), so it has a cost
@@ -28,14 +28,14 @@ EXPORT_INTERVAL_MS = 5000
 
 @dataclass
 class GenAiApplication:
-    prometheus_url: str
+    endpoint: str  # the OTLP/HTTP metrics URL (…/api/v1/otlp/v1/metrics, …/opentelemetry/v1/metrics)
     auth: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         headers = {}
         if self.auth:
             headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()
-        exporter = OTLPMetricExporter(endpoint=self.prometheus_url + OTLP_METRICS_PATH, headers=headers, timeout=5)
+        exporter = OTLPMetricExporter(endpoint=self.endpoint, headers=headers, timeout=5)
         resource = Resource.create({"service.name": SERVICE, "service.instance.id": f"{SERVICE}-1",
                                     "deployment.environment.name": ENVIRONMENT})
         self.provider = MeterProvider(resource=resource, metric_readers=[

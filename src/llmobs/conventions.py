@@ -154,3 +154,11 @@ def instance(address: str, port: int) -> str:
 # underscores, unit and type suffixes added. The GenAI recording rules read these names.
 OTLP_TRANSLATION_STRATEGY = "UnderscoreEscapingWithSuffixes"
 OTLP_METRICS_PATH = "/api/v1/otlp/v1/metrics"
+# Resource attributes that identify an application (OpenTelemetry's service.*): Prometheus 3.5 makes job and
+# instance of them, and keeps them as labels only where promoted; the GenAI rules group by service_name.
+OTLP_IDENTIFYING_ATTRIBUTES = ("service.name", "service.namespace", "service.instance.id")
+# The OTLP gateway for a Prometheus without the receiver (compose/services/otlp-gateway.yaml): vmagent, which
+# takes OTLP/HTTP at this path and remote-writes to Prometheus' /api/v1/write.
+OTLP_GATEWAY_SERVICE = "otlp-gateway"
+OTLP_GATEWAY_PORT = 8429
+OTLP_GATEWAY_METRICS_PATH = "/opentelemetry/v1/metrics"

@@ -53,6 +53,7 @@ STANDINS: dict[str, str | None] = {
     "NODE_EXPORTER_IMAGE": "node-exporter",
     "DCGM_EXPORTER_IMAGE": "dcgm-exporter",
     "VICTORIA_METRICS_IMAGE": "victoria-metrics",  # the long-term store (profile store)
+    "VMAGENT_IMAGE": "vmagent",  # the OTLP gateway (compose/services/otlp-gateway.yaml), from the same package
     "GRAFANA_IMAGE": None,  # no Debian package, PyPI or npm source for a Grafana server
 }
 _PIN = re.compile(r"\$\{(?P<var>[A-Z0-9_]+_IMAGE):-(?P<image>[^}]+)\}")

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from llmobs import catalog as catalog_mod
+from llmobs.conventions import OTLP_METRICS_PATH
 from llmobs.errors import ConfigError
 
 pytestmark = [pytest.mark.docker, pytest.mark.lab]
@@ -262,8 +263,10 @@ def _one(lab: Any, expr: str) -> tuple[dict[str, str], float]:
 
 
 def test_genai_metrics_pushed_over_otlp_are_stored_with_their_labels(lab: Any, figure) -> None:
-    """The OpenTelemetry SDK's pushes (tests/genai_push.py) reach Prometheus' OTLP receiver and get the names
-    and labels the llmobs.genai rules read: suffixes added, resource attributes kept and promoted."""
+    """The OpenTelemetry SDK's pushes (tests/genai_push.py) reach Prometheus, through its OTLP receiver or the
+    lab's OTLP gateway, with the names and labels Prometheus' receiver gives and the llmobs.genai rules read:
+    suffixes added, job and instance made of the identifying attributes, resource attributes promoted, the SDK's
+    own attributes left out, and the values recorded."""
     if lab.otlp_missing:
         pytest.skip(f"no OTLP in this lab: {lab.otlp_missing}")
     service = f'service_name="{genai_push.SERVICE}"'
@@ -271,12 +274,26 @@ def test_genai_metrics_pushed_over_otlp_are_stored_with_their_labels(lab: Any, f
     assert {series["metric"]["gen_ai_token_type"] for series in tokens} == {"input", "output"}
     labels = tokens[0]["metric"]
     assert labels["job"] == genai_push.SERVICE and labels["instance"] == f"{genai_push.SERVICE}-1"
+    assert labels["service_instance_id"] == f"{genai_push.SERVICE}-1", "identifying attributes are promoted"
     assert labels["gen_ai_request_model"] == genai_push.MODEL and labels["gen_ai_provider_name"] == "openai"
     assert labels["deployment_environment_name"] == genai_push.ENVIRONMENT, "promote_resource_attributes"
+    assert not [name for name in labels if name.startswith("telemetry_")], f"on target_info only: {labels}"
     buckets = lab.query(f'gen_ai_client_operation_duration_seconds_bucket{{{service}, error_type=""}}')
     boundaries = {float(series["metric"]["le"]) for series in buckets}
     assert boundaries == {*catalog_mod.load().bucket_families["gen_ai_operation_duration"], float("inf")}
-    figure(f"OTLP: {len(tokens)} token series, {len(buckets)} duration buckets of {genai_push.SERVICE}")
+    # Every call records the same values: the sums over the counts give them back exactly.
+    per_call = {series["metric"]["gen_ai_token_type"]: float(series["value"][1]) for series in lab.query(
+        f"gen_ai_client_token_usage_sum{{{service}}} / gen_ai_client_token_usage_count{{{service}}}")}
+    assert per_call == {"input": genai_push.INPUT_TOKENS, "output": genai_push.OUTPUT_TOKENS}
+    duration = "gen_ai_client_operation_duration_seconds"
+    durations = {series["metric"].get("error_type", ""): float(series["value"][1]) for series in lab.query(
+        f"{duration}_sum{{{service}}} / {duration}_count{{{service}}}")}
+    assert durations == {"": genai_push.DURATION_S, "timeout": genai_push.FAILED_DURATION_S}
+    _, calls = _one(lab, f'sum({duration}_count{{{service}}})')
+    path = "Prometheus' OTLP receiver" if lab.otlp_endpoint.endswith(OTLP_METRICS_PATH) else "the OTLP gateway"
+    figure(f"OTLP through {path}: {len(tokens)} token series, {len(buckets)} duration buckets of"
+           f" {genai_push.SERVICE}, {calls:.0f} calls stored, {per_call['input']:.0f}/{per_call['output']:.0f}"
+           f" tokens and {durations['']:.2f} s ({durations['timeout']:.2f} s failed) per call")
 
 
 def test_genai_rules_summarise_the_application_per_model(lab: Any, figure) -> None:
