@@ -134,6 +134,7 @@ class RunningLab:
     ready_at: float        # every target up and every recording rule with data
     otlp_endpoint: str | None = None  # where the application pushes: Prometheus' OTLP receiver or the gateway
     otlp_missing: str | None = None  # why nothing of the lab takes OTLP (then the GenAI rules have no data)
+    application: GenAiApplication | None = None  # what pushes there
 
     def url(self, service: str) -> str:
         return self.lab.url(service)
@@ -260,21 +261,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     _remove_abandoned_labs()
     lab = Lab(project=f"{E2E_PREFIX}{os.getpid()}", env=env)
     running = RunningLab(lab, root, 0.0)
-    application = None
     try:
         for note in lab.up():
             print(f"\nlab: {note}")
         # An application pushes its GenAI metrics over OTLP, so the llmobs.genai rules have data too.
         running.otlp_endpoint, running.otlp_missing = _otlp_endpoint(lab)
         if running.otlp_endpoint:
-            application = GenAiApplication(running.otlp_endpoint).start()
+            running.application = GenAiApplication(running.otlp_endpoint).start()
         else:
             print(f"\nlab: no OTLP push: {running.otlp_missing}")
         running.wait_ready()
         yield running
     finally:
-        if application:
-            application.stop()
+        if running.application:
+            running.application.stop()
         if running.ready_at == 0.0:
             print(lab.compose("logs", "--tail", "30", check=False).stdout[-6000:])
         lab.down(volumes=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from dataclasses import dataclass
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -48,6 +49,7 @@ class GenAiApplication:
         self.duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s",
                                                description="GenAI operation duration.",
                                                explicit_bucket_boundaries_advisory=families["gen_ai_operation_duration"])
+        self.call_times: list[float] = []  # when each call was recorded (wall clock), for the tests' expectations
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._calls, name="genai-application", daemon=True)
 
@@ -61,12 +63,16 @@ class GenAiApplication:
         calls = 0
         while not self._stop.wait(1.0):
             calls += 1
+            self.call_times.append(time.time())
             self.tokens.record(INPUT_TOKENS, {**attributes, "gen_ai.token.type": "input"})
             self.tokens.record(OUTPUT_TOKENS, {**attributes, "gen_ai.token.type": "output"})
             if calls % 10:
                 self.duration.record(DURATION_S, attributes)
             else:
                 self.duration.record(FAILED_DURATION_S, {**attributes, "error.type": "timeout"})
+
+    def calls_between(self, start: float, end: float) -> int:
+        return sum(1 for at in self.call_times if start < at <= end)
 
     def stop(self) -> None:
         self._stop.set()
