@@ -319,9 +319,14 @@ def test_genai_rules_summarise_the_application_per_model(lab: Any, figure) -> No
     _, p99 = _one(lab, f'{quantile}{{{app}, quantile="0.99"}}')
     assert 0.32 < p50 <= 0.64, "the 0.5 s calls are in the (0.32, 0.64] bucket"
     assert 2.56 < p99 <= 5.12, "the failed 3 s calls are in the (2.56, 5.12] bucket"
-    _, cost = _one(lab, f"service_model:gen_ai_client_cost:usd_per_hour{{{app}}}")
-    _, per_million = _one(lab, f'model:llmobs_cost:usd_per_million_tokens{{model_name="{genai_push.MODEL}"}}')
-    assert cost == pytest.approx(output * 3600 / 1e6 * per_million, rel=0.1)
+    cost_series = f"service_model:gen_ai_client_cost:usd_per_hour{{{app}}}"
+    _, cost = _one(lab, cost_series)
+    _, costed = _one(lab, f"timestamp({cost_series})")
+    # The rule's inputs as it read them at its last evaluation: a young lab's rates move within 15 s.
+    output_then, per_million = (float(lab.query(expr, at=costed)[0]["value"][1]) for expr in (
+        f'service_model:gen_ai_client_token_usage:rate5m{{{app}, gen_ai_token_type="output"}}',
+        f'model:llmobs_cost:usd_per_million_tokens{{model_name="{genai_push.MODEL}"}}'))
+    assert cost == pytest.approx(output_then * 3600 / 1e6 * per_million, rel=0.01)
     figure(f"GenAI rules: {output:.1f} output tokens/s, {calls:.3f} calls/s ({made:.3f} made), {failed:.1%} failed,"
            f" P50 {p50:.2f}s, P99 {p99:.2f}s, {cost:.4f} USD/h at {per_million:.3f} USD per million tokens")
 
