@@ -6,9 +6,11 @@ Alertmanager, node_exporter, the alert sink, the four simulated GPU servers and 
 exists. It mounts copies of the committed prometheus/ and alertmanager/ directories (so the configuration
 tests can change them) and the committed counters CSV. It yields once every target is up and every
 recording rule returns data, and is removed (with its volumes) at the end of the session; labs of killed
-sessions are removed by the next one. Where its Prometheus takes OTLP, an application instrumented with the
-OpenTelemetry SDK (tests/genai_push.py) pushes GenAI metrics all along, so the llmobs.genai rules have data too;
-where it does not (the Debian stand-in), those rules are left out of the readiness and `otlp_missing` says why.
+sessions are removed by the next one. An application instrumented with the OpenTelemetry SDK
+(tests/genai_push.py) pushes GenAI metrics all along, so the llmobs.genai rules have data too: to Prometheus'
+own OTLP receiver where it has one, else through the lab's OTLP gateway (compose/services/otlp-gateway.yaml:
+the Debian stand-in has no receiver); `otlp_endpoint` says where. Where neither answers, those rules are left
+out of the readiness and `otlp_missing` says why.
 `lab_prometheus_url` and `lab_grafana` are shortcuts for other areas.
 
 Under pytest-xdist (`-n 2 --dist loadgroup`, the suite's default) each test file runs whole on one worker,
@@ -41,7 +43,7 @@ import yaml
 from genai_push import GenAiApplication
 
 from llmobs import http, images, tools
-from llmobs.conventions import GENAI_GROUP, OTLP_METRICS_PATH
+from llmobs.conventions import GENAI_GROUP, OTLP_GATEWAY_METRICS_PATH, OTLP_GATEWAY_SERVICE, OTLP_METRICS_PATH
 from llmobs.files import make_readable
 from llmobs.lab import PUBLISHED, Lab, LabError
 
@@ -49,8 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 E2E_PREFIX = "llmobs-e2e-"
 READY_TIMEOUT_S = 240
 # The images of the services the lab starts in sim mode (Grafana only when its image exists).
-LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", images.SIM_VARIABLE,
-              images.LLAMACPP_VARIABLE)
+LAB_IMAGES = ("PROMETHEUS_IMAGE", "ALERTMANAGER_IMAGE", "NODE_EXPORTER_IMAGE", "VMAGENT_IMAGE",
+              images.SIM_VARIABLE, images.LLAMACPP_VARIABLE)
 LAB_FIXTURES = {"lab", "lab_prometheus_url", "lab_grafana"}
 LAB_GROUP = "lab"
 # Groups that take minutes (mostly waiting on containers): started first so that they overlap.
@@ -130,7 +132,9 @@ class RunningLab:
     lab: Lab
     config_root: Path      # holds the mounted copies: prometheus/, alertmanager/
     ready_at: float        # every target up and every recording rule with data
-    otlp_missing: str | None = None  # why the lab's Prometheus takes no OTLP (then the GenAI rules have no data)
+    otlp_endpoint: str | None = None  # where the application pushes: Prometheus' OTLP receiver or the gateway
+    otlp_missing: str | None = None  # why nothing of the lab takes OTLP (then the GenAI rules have no data)
+    application: GenAiApplication | None = None  # what pushes there
 
     def url(self, service: str) -> str:
         return self.lab.url(service)
@@ -201,17 +205,29 @@ def _unavailable() -> str | None:
     return None
 
 
-def _otlp_missing(prometheus_url: str) -> str | None:
-    """Why this Prometheus takes no OTLP push (an empty protobuf request is a valid one), or None."""
-    request = urllib.request.Request(prometheus_url + OTLP_METRICS_PATH, data=b"", method="POST",
-                                     headers={"Content-Type": "application/x-protobuf"})
+def _otlp_refusal(url: str) -> str | None:
+    """Why `url` takes no OTLP push (an empty protobuf request is a valid one), or None."""
+    request = urllib.request.Request(url, data=b"", method="POST", headers={"Content-Type": "application/x-protobuf"})
     try:
         urllib.request.urlopen(request, timeout=10).close()
-    except urllib.error.HTTPError as error:
-        return (f"its Prometheus answers {error.code} to an OTLP push: the image has no OTLP receiver (the"
-                " stand-in, Debian's 3.5.3, is built without it: Debian #1080354; upstream's prom/prometheus has"
-                " it, with --web.enable-otlp-receiver)")
+    except urllib.error.URLError as error:
+        return f"it answers {getattr(error, 'code', None) or error.reason} to an OTLP push"
     return None
+
+
+def _otlp_endpoint(lab: Lab) -> tuple[str | None, str | None]:
+    """(Where the lab takes OTLP metrics, why nowhere): Prometheus' receiver, else the OTLP gateway."""
+    native = lab.url("prometheus") + OTLP_METRICS_PATH
+    refused = _otlp_refusal(native)
+    if not refused:
+        return native, None
+    why = (f"its Prometheus has no OTLP receiver ({refused}: the stand-in, Debian's 3.5.3, is built"
+           " without it: Debian #1080354; upstream's prom/prometheus has it, with --web.enable-otlp-receiver)")
+    if OTLP_GATEWAY_SERVICE not in lab.services():
+        return None, f"{why}, and the lab has no {OTLP_GATEWAY_SERVICE} service"
+    gateway = lab.url(OTLP_GATEWAY_SERVICE) + OTLP_GATEWAY_METRICS_PATH
+    refused = _otlp_refusal(gateway)
+    return (None, f"{why}, and its {OTLP_GATEWAY_SERVICE}: {refused}") if refused else (gateway, None)
 
 
 def _remove_abandoned_labs() -> None:
@@ -245,21 +261,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     _remove_abandoned_labs()
     lab = Lab(project=f"{E2E_PREFIX}{os.getpid()}", env=env)
     running = RunningLab(lab, root, 0.0)
-    application = None
     try:
         for note in lab.up():
             print(f"\nlab: {note}")
         # An application pushes its GenAI metrics over OTLP, so the llmobs.genai rules have data too.
-        running.otlp_missing = _otlp_missing(lab.url("prometheus"))
-        if running.otlp_missing:
-            print(f"\nlab: no OTLP push: {running.otlp_missing}")
+        running.otlp_endpoint, running.otlp_missing = _otlp_endpoint(lab)
+        if running.otlp_endpoint:
+            running.application = GenAiApplication(running.otlp_endpoint).start()
         else:
-            application = GenAiApplication(lab.url("prometheus")).start()
+            print(f"\nlab: no OTLP push: {running.otlp_missing}")
         running.wait_ready()
         yield running
     finally:
-        if application:
-            application.stop()
+        if running.application:
+            running.application.stop()
         if running.ready_at == 0.0:
             print(lab.compose("logs", "--tail", "30", check=False).stdout[-6000:])
         lab.down(volumes=True)

@@ -122,6 +122,7 @@ def test_standins_keep_the_upstream_interface() -> None:
         "ALERTMANAGER_IMAGE": (["/bin/alertmanager"], "nobody", "9093/tcp"),
         "NODE_EXPORTER_IMAGE": (["/bin/node_exporter"], "nobody", "9100/tcp"),
         "DCGM_EXPORTER_IMAGE": (["/usr/bin/dcgm-exporter"], "root", "9400/tcp"),
+        "VMAGENT_IMAGE": (["/vmagent-prod"], "nobody", "8429/tcp"),  # the OTLP gateway
     }
     checked = 0
     for variable, (entrypoint, user, port) in expected.items():

@@ -39,6 +39,9 @@ DISCARD = "llmobs-discard"  # a receiver without integrations: what it gets is d
 WATCHDOG = "Watchdog"
 HOST_DOWN = "HostDown"  # silences the alerts of these components on its host
 HOST_COMPONENTS = ("gpu", "engine", "host")
+# An engine that is down fails its probes too: its own alert pages, the outside-in one of its endpoint (the
+# prober's `instance` is the endpoint, the engine's scrape address) is the effect.
+ENGINE_DOWN, PROBE_FAILING = "VllmEngineDown", "EndpointProbeFailing"
 # Labels that identify "the same alert" for critical-inhibits-warning (absent on both sides = equal).
 SAME_ALERT = ("alertname", "gpu", "instance", "model_name", "slo", "mountpoint")
 TEMPLATES = ("llmobs.tmpl",)  # under src/llmobs/templates/alertmanager/
@@ -181,6 +184,9 @@ def config(settings: Settings, secrets: Mapping[str, str]) -> dict[str, Any]:
                                  str(promql.matches("engine_instance", ".+"))],
              "target_matchers": [str(promql.eq("component", "engine"))],
              "equal": [host, "model_name"]},
+            {"source_matchers": [str(promql.eq("alertname", ENGINE_DOWN))],
+             "target_matchers": [str(promql.eq("alertname", PROBE_FAILING))],
+             "equal": [host, "instance"]},
             {"source_matchers": [str(promql.eq("severity", "critical"))],
              "target_matchers": [str(promql.eq("severity", "warning"))],
              "equal": [SAME_ALERT[0], host, *SAME_ALERT[1:]]},

@@ -166,3 +166,11 @@ OTLP_HTTP_PORT = 4318
 COLLECTOR_METRICS_PORT = PORTS["otelcol"]
 TRACE_STORE_QUERY_PORT = 16686
 TRACE_STORE_URL = f"http://{TRACE_STORE_SERVICE}:{TRACE_STORE_QUERY_PORT}"  # as Grafana reaches it by name
+# Resource attributes that identify an application (OpenTelemetry's service.*): Prometheus 3.5 makes job and
+# instance of them, and keeps them as labels only where promoted; the GenAI rules group by service_name.
+OTLP_IDENTIFYING_ATTRIBUTES = ("service.name", "service.namespace", "service.instance.id")
+# The OTLP gateway for a Prometheus without the receiver (compose/services/otlp-gateway.yaml): vmagent, which
+# takes OTLP/HTTP at this path and remote-writes to Prometheus' /api/v1/write.
+OTLP_GATEWAY_SERVICE = "otlp-gateway"
+OTLP_GATEWAY_PORT = 8429
+OTLP_GATEWAY_METRICS_PATH = "/opentelemetry/v1/metrics"

@@ -53,6 +53,7 @@ STANDINS: dict[str, str | None] = {
     "NODE_EXPORTER_IMAGE": "node-exporter",
     "DCGM_EXPORTER_IMAGE": "dcgm-exporter",
     "VICTORIA_METRICS_IMAGE": "victoria-metrics",  # the long-term store (profile store)
+    "VMAGENT_IMAGE": "vmagent",  # the OTLP gateway (compose/services/otlp-gateway.yaml), from the same package
     "GRAFANA_IMAGE": None,  # no Debian package, PyPI or npm source for a Grafana server
     # Traces (profile tracing): no Debian package; PyPI's one Collector wheel has no OTLP receiver.
     "OTELCOL_IMAGE": None,

@@ -26,8 +26,9 @@ EXPECTED_EMPTY = {
 }
 
 
-# The Efficiency dashboard's OpenTelemetry row reads the GenAI rules, fed only where the lab's Prometheus takes
-# OTLP (not the Debian stand-in): expected empty there only, with the lab's reason.
+# The Efficiency dashboard's OpenTelemetry row reads the GenAI rules, fed by the lab's application through
+# Prometheus' OTLP receiver or, for the Debian stand-in without one, the lab's OTLP gateway: expected empty
+# only where neither takes OTLP, with the lab's reason.
 OTLP_ROW = ("Efficiency and capacity", ("Tokens/s by application and model", "Model-call duration by application",
                                         "Failed model calls by application", "GPU cost per hour by application"))
 

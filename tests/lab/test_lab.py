@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from llmobs import catalog as catalog_mod
+from llmobs.conventions import OTLP_METRICS_PATH
 from llmobs.errors import ConfigError
 
 pytestmark = [pytest.mark.docker, pytest.mark.lab]
@@ -262,8 +263,10 @@ def _one(lab: Any, expr: str) -> tuple[dict[str, str], float]:
 
 
 def test_genai_metrics_pushed_over_otlp_are_stored_with_their_labels(lab: Any, figure) -> None:
-    """The OpenTelemetry SDK's pushes (tests/genai_push.py) reach Prometheus' OTLP receiver and get the names
-    and labels the llmobs.genai rules read: suffixes added, resource attributes kept and promoted."""
+    """The OpenTelemetry SDK's pushes (tests/genai_push.py) reach Prometheus, through its OTLP receiver or the
+    lab's OTLP gateway, with the names and labels Prometheus' receiver gives and the llmobs.genai rules read:
+    suffixes added, job and instance made of the identifying attributes, resource attributes promoted, the SDK's
+    own attributes left out, and the values recorded."""
     if lab.otlp_missing:
         pytest.skip(f"no OTLP in this lab: {lab.otlp_missing}")
     service = f'service_name="{genai_push.SERVICE}"'
@@ -271,12 +274,26 @@ def test_genai_metrics_pushed_over_otlp_are_stored_with_their_labels(lab: Any, f
     assert {series["metric"]["gen_ai_token_type"] for series in tokens} == {"input", "output"}
     labels = tokens[0]["metric"]
     assert labels["job"] == genai_push.SERVICE and labels["instance"] == f"{genai_push.SERVICE}-1"
+    assert labels["service_instance_id"] == f"{genai_push.SERVICE}-1", "identifying attributes are promoted"
     assert labels["gen_ai_request_model"] == genai_push.MODEL and labels["gen_ai_provider_name"] == "openai"
     assert labels["deployment_environment_name"] == genai_push.ENVIRONMENT, "promote_resource_attributes"
+    assert not [name for name in labels if name.startswith("telemetry_")], f"on target_info only: {labels}"
     buckets = lab.query(f'gen_ai_client_operation_duration_seconds_bucket{{{service}, error_type=""}}')
     boundaries = {float(series["metric"]["le"]) for series in buckets}
     assert boundaries == {*catalog_mod.load().bucket_families["gen_ai_operation_duration"], float("inf")}
-    figure(f"OTLP: {len(tokens)} token series, {len(buckets)} duration buckets of {genai_push.SERVICE}")
+    # Every call records the same values: the sums over the counts give them back exactly.
+    per_call = {series["metric"]["gen_ai_token_type"]: float(series["value"][1]) for series in lab.query(
+        f"gen_ai_client_token_usage_sum{{{service}}} / gen_ai_client_token_usage_count{{{service}}}")}
+    assert per_call == {"input": genai_push.INPUT_TOKENS, "output": genai_push.OUTPUT_TOKENS}
+    duration = "gen_ai_client_operation_duration_seconds"
+    durations = {series["metric"].get("error_type", ""): float(series["value"][1]) for series in lab.query(
+        f"{duration}_sum{{{service}}} / {duration}_count{{{service}}}")}
+    assert durations == {"": genai_push.DURATION_S, "timeout": genai_push.FAILED_DURATION_S}
+    _, calls = _one(lab, f'sum({duration}_count{{{service}}})')
+    path = "Prometheus' OTLP receiver" if lab.otlp_endpoint.endswith(OTLP_METRICS_PATH) else "the OTLP gateway"
+    figure(f"OTLP through {path}: {len(tokens)} token series, {len(buckets)} duration buckets of"
+           f" {genai_push.SERVICE}, {calls:.0f} calls stored, {per_call['input']:.0f}/{per_call['output']:.0f}"
+           f" tokens and {durations['']:.2f} s ({durations['timeout']:.2f} s failed) per call")
 
 
 def test_genai_rules_summarise_the_application_per_model(lab: Any, figure) -> None:
@@ -285,21 +302,33 @@ def test_genai_rules_summarise_the_application_per_model(lab: Any, figure) -> No
         pytest.skip(f"no OTLP in this lab: {lab.otlp_missing}")
     app = f'service_name="{genai_push.SERVICE}", model_name="{genai_push.MODEL}"'
     _, output = _one(lab, f'service_model:gen_ai_client_token_usage:rate5m{{{app}, gen_ai_token_type="output"}}')
-    _, calls = _one(lab, f"service_model:gen_ai_client_operations:rate5m{{{app}}}")
+    operations = f"service_model:gen_ai_client_operations:rate5m{{{app}}}"
+    _, calls = _one(lab, operations)
+    _, evaluated = _one(lab, f"timestamp({operations})")
     _, failed = _one(lab, f"service_model:gen_ai_client_operation_errors:ratio_rate5m{{{app}}}")
-    # One call a second (a little less: the loop's own time), each receiving 50 tokens; one in ten fails.
-    assert 0.7 < calls <= 1.05 and 0.7 * genai_push.OUTPUT_TOKENS < output <= 1.05 * genai_push.OUTPUT_TOKENS
+    # About one call a second, each receiving 50 tokens; one in ten fails. rate() over 5 minutes divides by the
+    # whole window, which the application may not have filled yet: what it made in the window the rule evaluated,
+    # over 300 s; the calls of its last export interval may not have arrived by then.
+    made = lab.application.calls_between(evaluated - 300, evaluated) / 300
+    pushed = lab.application.calls_between(evaluated - 300, evaluated - genai_push.EXPORT_INTERVAL_MS / 1000) / 300
+    assert 0.9 * pushed < calls <= 1.05 * made, f"{calls:.3f} calls/s recorded, {made:.3f} made"
+    assert output / calls == pytest.approx(genai_push.OUTPUT_TOKENS, rel=0.05)
     assert 0.05 < failed < 0.15
     quantile = "service_model:gen_ai_client_operation_duration_seconds:histogram_quantile5m"
     _, p50 = _one(lab, f'{quantile}{{{app}, quantile="0.5"}}')
     _, p99 = _one(lab, f'{quantile}{{{app}, quantile="0.99"}}')
     assert 0.32 < p50 <= 0.64, "the 0.5 s calls are in the (0.32, 0.64] bucket"
     assert 2.56 < p99 <= 5.12, "the failed 3 s calls are in the (2.56, 5.12] bucket"
-    _, cost = _one(lab, f"service_model:gen_ai_client_cost:usd_per_hour{{{app}}}")
-    _, per_million = _one(lab, f'model:llmobs_cost:usd_per_million_tokens{{model_name="{genai_push.MODEL}"}}')
-    assert cost == pytest.approx(output * 3600 / 1e6 * per_million, rel=0.1)
-    figure(f"GenAI rules: {output:.1f} output tokens/s, {calls:.2f} calls/s, {failed:.1%} failed, P50 {p50:.2f}s,"
-           f" P99 {p99:.2f}s, {cost:.4f} USD/h at {per_million:.3f} USD per million tokens")
+    cost_series = f"service_model:gen_ai_client_cost:usd_per_hour{{{app}}}"
+    _, cost = _one(lab, cost_series)
+    _, costed = _one(lab, f"timestamp({cost_series})")
+    # The rule's inputs as it read them at its last evaluation: a young lab's rates move within 15 s.
+    output_then, per_million = (float(lab.query(expr, at=costed)[0]["value"][1]) for expr in (
+        f'service_model:gen_ai_client_token_usage:rate5m{{{app}, gen_ai_token_type="output"}}',
+        f'model:llmobs_cost:usd_per_million_tokens{{model_name="{genai_push.MODEL}"}}'))
+    assert cost == pytest.approx(output_then * 3600 / 1e6 * per_million, rel=0.01)
+    figure(f"GenAI rules: {output:.1f} output tokens/s, {calls:.3f} calls/s ({made:.3f} made), {failed:.1%} failed,"
+           f" P50 {p50:.2f}s, P99 {p99:.2f}s, {cost:.4f} USD/h at {per_million:.3f} USD per million tokens")
 
 
 def test_valid_configuration_is_validated_then_reloaded(lab: Any) -> None:

@@ -32,7 +32,8 @@ def test_the_application_pushes_the_genai_semconv_metrics_with_the_catalogs_buck
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    application = genai_push.GenAiApplication(f"http://127.0.0.1:{server.server_port}", auth=("app", "secret"))
+    application = genai_push.GenAiApplication(f"http://127.0.0.1:{server.server_port}{OTLP_METRICS_PATH}",
+                                             auth=("app", "secret"))
     application.start()
     time.sleep(2.5)
     application.stop()  # shutdown flushes the last export

@@ -17,6 +17,7 @@ import requests
 from rules_support import REPO, run, tool, write_tree
 
 from llmobs import alertmanager
+from llmobs import catalog as catalog_mod
 from llmobs.errors import ConfigErrors
 from llmobs.settings import load_settings
 
@@ -268,3 +269,41 @@ def test_live_gpu_page_inhibits_the_engine_alerts_it_causes(live_alertmanager) -
     assert states[("VllmEngineStuck", "llama-70b")]["inhibitedBy"]
     assert not states[("VllmEngineDown", "qwen-32b")]["inhibitedBy"], "an engine on other GPUs still pages"
     assert not states[("GpuXidFatal", "llama-70b")]["inhibitedBy"]
+
+
+def test_inhibited_alert_names_are_the_catalogs() -> None:
+    """The inhibitions name alerts by name: a renamed alert would silently stop being inhibited."""
+    names = {rule.alert for rule in catalog_mod.load().alert_rules()}
+    assert {alertmanager.HOST_DOWN, alertmanager.ENGINE_DOWN, alertmanager.PROBE_FAILING} <= names
+
+
+def test_live_engine_down_inhibits_its_endpoints_failing_probe(live_alertmanager) -> None:
+    """An engine that is down fails its outside-in probes too: VllmEngineDown pages, EndpointProbeFailing of the
+    same endpoint (the prober's instance is the engine's address) is inhibited; the failing probe of another
+    endpoint on the host, whose engine is up (a proxy's fault), still pages."""
+    url, received = live_alertmanager
+    engine = {"host": "n4", "model_name": "llama-8b", "inference_engine": "vllm"}
+    alerts = [
+        _alert("VllmEngineDown", "critical", "engine", "ml-serving", instance="n4:8000", **engine),
+        _alert("EndpointProbeFailing", "critical", "engine", "ml-serving", instance="n4:8000", endpoint="n4:8000",
+               **engine),  # inhibited
+        _alert("EndpointProbeFailing", "critical", "engine", "ml-serving", instance="n4:8001", endpoint="n4:8001",
+               **engine),  # the engine of n4:8001 is up: pages
+    ]
+    assert requests.post(f"{url}/api/v2/alerts", json=alerts, timeout=5).status_code == 200
+
+    def paged() -> set[tuple[str, str]]:
+        return {(alert["labels"]["alertname"], alert["labels"]["instance"])
+                for path, body in list(received) if path == "/pager" for alert in body["alerts"]
+                if alert["labels"].get("host") == "n4"}
+
+    deadline = time.time() + 30
+    while time.time() < deadline and len(paged()) < 2:
+        time.sleep(0.5)
+    time.sleep(2)  # anything inhibited that would still arrive
+    assert paged() == {("VllmEngineDown", "n4:8000"), ("EndpointProbeFailing", "n4:8001")}
+    states = {(a["labels"]["alertname"], a["labels"]["instance"]): a["status"]
+              for a in requests.get(f"{url}/api/v2/alerts", timeout=5).json() if a["labels"].get("host") == "n4"}
+    assert states[("EndpointProbeFailing", "n4:8000")]["inhibitedBy"], "the engine's own page must silence it"
+    assert not states[("EndpointProbeFailing", "n4:8001")]["inhibitedBy"]
+    assert not states[("VllmEngineDown", "n4:8000")]["inhibitedBy"]

@@ -43,6 +43,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("alertmanager", "llmobs.alertmanager:artifacts", ("alertmanager/alertmanager.yml",
                                                               "alertmanager/templates/*.tmpl")),
     Artifact("dcgm-exporter counters", "llmobs.dcgm_csv:artifacts", ("compose/dcgm-exporter/counters.csv",)),
+    Artifact("OTLP gateway relabeling", "llmobs.otel:artifacts", ("compose/otlp-gateway/relabel.yml",)),
     Artifact("docs", "llmobs.docs_gen:render_docs", ("docs/metrics-catalog.md", "docs/alerts.md",
                                                       "docs/configuration.md", "docs/runbooks/*.md")),
     Artifact("grafana", "llmobs.dashboards:dashboard_artifacts", ("grafana/dashboards/*.json",

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from llmobs import images, reload
-from llmobs.conventions import ALERT_SINK_PORT, ALERT_SINK_SERVICE, COMPOSE_SERVICES, PORTS, SIM_CONTROL_PORT
+from llmobs.conventions import (
+    ALERT_SINK_PORT,
+    ALERT_SINK_SERVICE,
+    COMPOSE_SERVICES,
+    OTLP_GATEWAY_PORT,
+    OTLP_GATEWAY_SERVICE,
+    PORTS,
+    SIM_CONTROL_PORT,
+)
 from llmobs.sim.topology import LabTopology, load_topology
 from llmobs.workspace import Workspace
 
@@ -38,6 +46,7 @@ PUBLISHED = {
     ALERT_SINK_SERVICE: ("LLMOBS_ALERT_SINK_PORT", ALERT_SINK_PORT),
     COMPOSE_SERVICES["node"]: ("LLMOBS_NODE_EXPORTER_PORT", PORTS["node"]),
     COMPOSE_SERVICES["prober"]: ("LLMOBS_PROBER_PORT", PORTS["prober"]),
+    OTLP_GATEWAY_SERVICE: ("LLMOBS_OTLP_GATEWAY_PORT", OTLP_GATEWAY_PORT),
 }
 
 
