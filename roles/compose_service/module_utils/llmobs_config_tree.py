@@ -50,8 +50,8 @@ def differences(root: str, wanted: dict, uid: int, gid: int, prune: bool) -> tup
     removed = []
     if prune and os.path.isdir(root):
         for directory, _, names in os.walk(root):
-            removed += [relative for relative in (os.path.relpath(os.path.join(directory, name), root) for name in names)
-                        if relative not in wanted]
+            relatives = (os.path.relpath(os.path.join(directory, name), root) for name in names)
+            removed += [relative for relative in relatives if relative not in wanted]
     return to_write, sorted(removed)
 
 
