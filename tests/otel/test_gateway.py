@@ -9,13 +9,12 @@ from __future__ import annotations
 import html
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from ports import free_ports
+from ports import free_ports, wait_until_ready
 
 from llmobs import images, otel
 from llmobs.settings import load_settings
@@ -43,15 +42,7 @@ def vmagent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            if process.poll() is not None:
-                pytest.fail(f"vmagent refused the relabeling: {process.stderr.read().decode()[-2000:]}")
-            try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(f"{url}/health", process, "vmagent refused the relabeling")
         yield url
     finally:
         process.terminate()

@@ -4,7 +4,6 @@ routes, inhibits and renders the notification templates."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -14,6 +13,7 @@ from typing import ClassVar
 
 import pytest
 import requests
+from ports import free_ports, wait_until_ready
 from rules_support import REPO, run, tool, write_tree
 
 from llmobs import alertmanager
@@ -133,12 +133,6 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_alertmanager(tmp_path_factory):
     """The pinned Alertmanager (llmobs.tools) with a generated config whose receivers post to a local sink."""
@@ -160,27 +154,34 @@ def live_alertmanager(tmp_path_factory):
     root = tmp_path_factory.mktemp("live-am")
     write_tree(root, {"alertmanager.yml": alertmanager.render_config(settings, {"CHAT_URL": f"{base}/chat"}),
                       **{f"templates/{n}": t for n, t in alertmanager.render_templates(settings).items()}})
-    port = _free_port()
+    (port,) = free_ports(1)
     process = subprocess.Popen(
         [binary, f"--config.file={root / 'alertmanager.yml'}", f"--storage.path={root / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"Alertmanager did not start: {process.stderr.read().decode()[-2000:]}")
+        wait_until_ready(f"{url}/-/ready", process, "Alertmanager did not start")
         yield url, _Sink.received
     finally:
         process.terminate()
         process.wait(timeout=10)
         sink.shutdown()
+
+
+def _pages_after_settling(received: list, host: str, label: str, expected: int) -> set[tuple[str, str]]:
+    """(alertname, `label`) of the pages the sink got for `host`, once `expected` arrived (or 30 s passed) and
+    2 s more went by for anything inhibited that would still arrive."""
+    def paged() -> set[tuple[str, str]]:
+        return {(alert["labels"]["alertname"], alert["labels"].get(label, ""))
+                for path, body in list(received) if path == "/pager" for alert in body["alerts"]
+                if alert["labels"].get("host") == host}
+
+    deadline = time.time() + 30
+    while time.time() < deadline and len(paged()) < expected:
+        time.sleep(0.5)
+    time.sleep(2)
+    return paged()
 
 
 def _alert(alertname: str, severity: str, component: str, team: str, **labels: str) -> dict:
@@ -253,16 +254,8 @@ def test_live_gpu_page_inhibits_the_engine_alerts_it_causes(live_alertmanager) -
     ]
     assert requests.post(f"{url}/api/v2/alerts", json=alerts, timeout=5).status_code == 200
 
-    def paged() -> set[tuple[str, str]]:
-        return {(alert["labels"]["alertname"], alert["labels"].get("model_name", ""))
-                for path, body in list(received) if path == "/pager" for alert in body["alerts"]
-                if alert["labels"].get("host") == "n3"}
-
-    deadline = time.time() + 30
-    while time.time() < deadline and len(paged()) < 2:
-        time.sleep(0.5)
-    time.sleep(2)  # anything inhibited that would still arrive
-    assert paged() == {("GpuXidFatal", "llama-70b"), ("VllmEngineDown", "qwen-32b")}
+    assert _pages_after_settling(received, "n3", "model_name", 2) == {
+        ("GpuXidFatal", "llama-70b"), ("VllmEngineDown", "qwen-32b")}
     states = {(a["labels"]["alertname"], a["labels"].get("model_name", "")): a["status"]
               for a in requests.get(f"{url}/api/v2/alerts", timeout=5).json() if a["labels"].get("host") == "n3"}
     assert states[("VllmEngineDown", "llama-70b")]["inhibitedBy"], "the GPU page must silence its engine's alerts"
@@ -292,16 +285,8 @@ def test_live_engine_down_inhibits_its_endpoints_failing_probe(live_alertmanager
     ]
     assert requests.post(f"{url}/api/v2/alerts", json=alerts, timeout=5).status_code == 200
 
-    def paged() -> set[tuple[str, str]]:
-        return {(alert["labels"]["alertname"], alert["labels"]["instance"])
-                for path, body in list(received) if path == "/pager" for alert in body["alerts"]
-                if alert["labels"].get("host") == "n4"}
-
-    deadline = time.time() + 30
-    while time.time() < deadline and len(paged()) < 2:
-        time.sleep(0.5)
-    time.sleep(2)  # anything inhibited that would still arrive
-    assert paged() == {("VllmEngineDown", "n4:8000"), ("EndpointProbeFailing", "n4:8001")}
+    assert _pages_after_settling(received, "n4", "instance", 2) == {
+        ("VllmEngineDown", "n4:8000"), ("EndpointProbeFailing", "n4:8001")}
     states = {(a["labels"]["alertname"], a["labels"]["instance"]): a["status"]
               for a in requests.get(f"{url}/api/v2/alerts", timeout=5).json() if a["labels"].get("host") == "n4"}
     assert states[("EndpointProbeFailing", "n4:8000")]["inhibitedBy"], "the engine's own page must silence it"
