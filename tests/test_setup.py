@@ -60,11 +60,15 @@ def test_a_malformed_standin_comment_is_refused(tmp_path: Path) -> None:
         images.standin_packages(tmp_path)
 
 
-def _flat_repository(root: Path, versions: list[str]) -> str:
-    """A Debian repository index listing promtool in `versions` (apt reads it; there are no .deb files)."""
+def _flat_repository(root: Path, versions: list[str], payload: bytes = b"") -> str:
+    """A Debian repository index listing promtool in `versions` (apt reads it); with a payload, each version's
+    file holds it (apt checks only size and hash on download), else there are no files."""
+    digest = hashlib.sha256(payload).hexdigest() if payload else "0" * 64
+    for version in versions if payload else []:
+        (root / f"promtool_{version}.deb").write_bytes(payload)
     stanzas = [f"Package: promtool\nVersion: {version}\nArchitecture: {debian.architecture()}\n"
-               f"Maintainer: nobody <nobody@example.org>\nFilename: ./promtool_{version}.deb\nSize: 1\n"
-               f"SHA256: {'0' * 64}\nDescription: index entry only\n" for version in versions]
+               f"Maintainer: nobody <nobody@example.org>\nFilename: ./promtool_{version}.deb\n"
+               f"Size: {len(payload) or 1}\nSHA256: {digest}\nDescription: index entry only\n" for version in versions]
     index = "\n".join(stanzas).encode()
     (root / "Packages").write_bytes(index)
     (root / "Release").write_text(f"Suite: sid\nDate: Tue, 01 Dec 2026 00:00:00 UTC\nSHA256:\n"
@@ -89,6 +93,20 @@ def test_a_version_gone_from_the_mirror_stops_setup_naming_what_it_found(tmp_pat
     gone = debian.Package("sid", "prometheus", "3.5.3+ds1-6")
     with pytest.raises(debian.DebianError, match=r"no longer has the package prometheus: .* found no version"):
         apt.download([gone], tmp_path)
+
+
+def test_a_package_two_images_pin_is_fetched_once(tmp_path: Path) -> None:
+    """The store and the OTLP gateway both run victoria-metrics: the same version pinned in two files is one
+    download (real apt on a local index), not a second look for a file the first one already moved."""
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    apt = debian.Apt("sid", tmp_path / "apt", _flat_repository(repository, ["3.5.3+ds1-6"], payload=b"deb"))
+    apt.update()
+    pins = [debian.Package("sid", "promtool", "3.5.3+ds1-6", pinned_in) for pinned_in in ("a.yaml", "b.yaml")]
+    fetched = apt.download(pins, tmp_path)
+    assert list(fetched) == pins[:1] and fetched[pins[1]].read_bytes() == b"deb"
+    assert len({package for packages in images.standin_packages().values() for package in packages}) == len(
+        {(p.suite, p.key) for packages in images.standin_packages().values() for p in packages})
 
 
 def test_conflicting_pins_are_refused(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 Log = Callable[[str], None]
@@ -48,7 +48,8 @@ class Package:
     suite: str
     name: str
     version: str
-    pinned_in: str = ""
+    # Not part of its identity: two images pinning the same package (the store and the OTLP gateway) fetch it once.
+    pinned_in: str = field(default="", compare=False)
 
     @property
     def upstream_version(self) -> str:
@@ -109,6 +110,7 @@ class Apt:
     def download(self, packages: list[Package], directory: Path) -> dict[Package, Path]:
         """Fetch exactly these versions into directory (one apt run); DebianError naming each one the suite
         does not have, with the versions it has."""
+        packages = list(dict.fromkeys(packages))  # one package pinned twice is fetched once
         with tempfile.TemporaryDirectory(dir=directory, prefix=".download-") as partial:
             result = self._run("apt-get", "download", *(f"{p.name}={p.version}" for p in packages), cwd=Path(partial))
             if result.returncode == 0:
