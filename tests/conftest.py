@@ -105,11 +105,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(line)
 
 
+def _reported(tool: tools.Tool) -> str:
+    """The binary's own version; Debian's victoria-metrics build reports none, so its package's then."""
+    version = tools.reported_version(tool.path)
+    return f"Debian {tool.package.version} (the binary reports no version)" if version == "no output" else version
+
+
 def _versions_used(stats: dict[str, list[Any]]) -> list[str]:
     """What the binaries and images of this run say they are (asked, not read from the pins)."""
     lines = []
     for name in tools.TOOLS:
-        found = [f"{tools.reported_version(tool.path)} ({tool.path.relative_to(REPO)})"
+        found = [f"{_reported(tool)} ({tool.path.relative_to(REPO)})"
                  for tool in tools.pinned() if tool.name == name and tool.path.is_file()]
         lines.append(f"{name}: {', '.join(found) or 'not installed (`llmobs setup`)'}")
     # Containers only for a run that used Docker (such runs hold the team's Docker lock).

@@ -2,7 +2,8 @@
 the host release's.
 
 They validate the generated configuration, run the rule unit tests and a live Alertmanager in the tests
-(no container needed), and the fleet benchmark's Prometheus and node_exporter page (llmobs.fleetbench).
+(no container needed), the fleet benchmark's Prometheus and node_exporter page (llmobs.fleetbench), and
+the OTLP gateway's relabeling check (vmagent).
 Alertmanager's default templates go where Debian's build reads them, /usr/share/prometheus/alertmanager/.
 Each comes from the Debian package that stands in for its image (the pin's comment in
 compose/services/*.yaml); Prometheus 2.x's promtool runs the rule unit tests too, since the kit supports 2.x.
@@ -31,6 +32,7 @@ TOOLS = {
     "alertmanager": ("ALERTMANAGER_IMAGE", "prometheus-alertmanager", "prometheus-alertmanager"),
     "prometheus": ("PROMETHEUS_IMAGE", "prometheus", "prometheus"),
     "node_exporter": ("NODE_EXPORTER_IMAGE", "prometheus-node-exporter", "prometheus-node-exporter"),
+    "vmagent": ("VMAGENT_IMAGE", "victoria-metrics", "vmagent"),
 }
 # Files a tool reads from a fixed system path: Debian's Alertmanager loads its default notification
 # templates from /usr/share/prometheus/alertmanager/, not from the binary as upstream's does.

@@ -16,7 +16,7 @@ import pytest
 import requests
 from ports import free_ports, wait_until_ready
 
-from llmobs import images, otel
+from llmobs import otel, tools
 from llmobs.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,8 +24,7 @@ _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"')
 
 
 def _vmagent() -> Path:
-    package, = images.standin_packages()["VMAGENT_IMAGE"]
-    return images.CACHE_DIR / "debian" / package.key / "usr" / "bin" / "vmagent"
+    return next(tool.path for tool in tools.pinned() if tool.name == "vmagent")
 
 
 @pytest.fixture(scope="module")
