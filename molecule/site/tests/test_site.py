@@ -1,6 +1,8 @@
-"""The whole site after site.yml: every target up with its host label (gpu1 is a mixed host: vLLM, SGLang and
-the real llama.cpp), GPU and engine metrics joined, the engine-agnostic layer fed by each engine,
-Alertmanager delivering (the Watchdog reaches the webhook receiver), Grafana provisioned."""
+"""The whole site after site.yml, seen from each monitoring host: every target up over TLS with its host label
+(gpu1 is a mixed host: vLLM, SGLang and the real llama.cpp), GPU and engine metrics joined, the engine-agnostic
+layer fed by each engine, both Alertmanagers one cluster delivering (the Watchdog reaches the webhook receiver),
+the long-term store holding the fleet's series once, every protected endpoint refusing a request without
+credentials, Grafana provisioned."""
 
 import json
 import os
@@ -9,19 +11,24 @@ import urllib.parse
 
 import pytest
 
-testinfra_hosts = ["ansible://llmobs-mol-site-monitor"]
+MONITORS = ["llmobs-mol-site-monitor1", "llmobs-mol-site-monitor2"]
+testinfra_hosts = [f"ansible://{name}" for name in MONITORS]
 
-PROMETHEUS = "http://prometheus:9090"
+# The basic-auth user of every endpoint and its password, made by the test for this run.
+USER, PASSWORD = "prometheus", os.environ.get("LLMOBS_MOL_PASSWORD", "")
+PROMETHEUS = "https://prometheus:9090"
+STORE = "http://llmobs-mol-site-monitor1:8428"
 GPU_HOSTS = {"llmobs-mol-site-gpu1": "H100-SXM", "llmobs-mol-site-gpu2": "A100-SXM-40GB"}
-MONITOR = "llmobs-mol-site-monitor"
+TLS_JOBS = {"node", "dcgm", "prometheus", "alertmanager"}
 
 
-def get(host, url):
-    return json.loads(host.check_output(f"curl -sf '{url}'"))
+def get(host, url, auth=True):
+    credentials = f"-u '{USER}:{PASSWORD}' " if auth else ""
+    return json.loads(host.check_output(f"curl -sf {credentials}'{url}'"))
 
 
-def query(host, expr):
-    return get(host, f"{PROMETHEUS}/api/v1/query?query={urllib.parse.quote(expr)}")["data"]["result"]
+def query(host, expr, url=PROMETHEUS):
+    return get(host, f"{url}/api/v1/query?query={urllib.parse.quote(expr)}", auth=url == PROMETHEUS)["data"]["result"]
 
 
 def wait_for(check, timeout=90, interval=3):
@@ -33,8 +40,8 @@ def wait_for(check, timeout=90, interval=3):
         time.sleep(interval)
 
 
-def test_every_target_of_the_inventory_is_up(host):
-    expected = {("prometheus", MONITOR), ("alertmanager", MONITOR), ("node", MONITOR)}
+def test_every_target_of_the_inventory_is_up_over_tls(host):
+    expected = {(job, monitor) for monitor in MONITORS for job in ("prometheus", "alertmanager", "node")}
     for gpu_host in GPU_HOSTS:
         expected |= {("node", gpu_host), ("dcgm", gpu_host), ("vllm", gpu_host)}
     expected |= {("sglang", "llmobs-mol-site-gpu1"), ("llamacpp", "llmobs-mol-site-gpu1")}  # the mixed host
@@ -42,11 +49,24 @@ def test_every_target_of_the_inventory_is_up(host):
     def all_up():
         targets = get(host, f"{PROMETHEUS}/api/v1/targets")["data"]["activeTargets"]
         found = {(t["labels"]["job"], t["labels"]["host"]): t["health"] for t in targets}
-        return found if set(found) == expected and set(found.values()) == {"up"} else None
+        return targets if set(found) == expected and set(found.values()) == {"up"} else None
 
-    found = wait_for(all_up)
-    targets = get(host, f"{PROMETHEUS}/api/v1/targets")["data"]["activeTargets"]
-    assert found, [(t["labels"]["job"], t["labels"].get("host"), t["health"], t["lastError"]) for t in targets]
+    targets = wait_for(all_up)
+    if not targets:
+        targets = get(host, f"{PROMETHEUS}/api/v1/targets")["data"]["activeTargets"]
+        pytest.fail(str([(t["labels"]["job"], t["labels"].get("host"), t["health"], t["lastError"]) for t in targets]))
+    plain = [t["scrapeUrl"] for t in targets
+             if t["labels"]["job"] in TLS_JOBS and not t["scrapeUrl"].startswith("https://")]
+    assert not plain, f"scraped without TLS: {plain}"
+
+
+def test_every_protected_endpoint_refuses_a_request_without_credentials(host):
+    protected = [f"{PROMETHEUS}/api/v1/query?query=up", "https://alertmanager:9093/api/v2/status",
+                 "https://node-exporter:9100/metrics", "https://llmobs-mol-site-gpu1:9400/metrics"]
+    for url in protected:
+        assert host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' '{url}'") == "401", url
+        ok = host.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' -u '{USER}:{PASSWORD}' '{url}'")
+        assert ok == "200", url
 
 
 def test_dcgm_hostname_label_is_the_servers_name(host):
@@ -76,7 +96,7 @@ def test_every_engine_feeds_the_engine_layer(host):
 
 def test_alerts_reach_the_receiver(host):
     def watchdog():
-        received = get(host, "http://llmobs-mol-site-sink:9095/alerts")
+        received = get(host, "http://llmobs-mol-site-sink:9095/alerts", auth=False)
         return [n for n in received if any(a["labels"]["alertname"] == "Watchdog" for a in n["alerts"])]
 
     notifications = wait_for(watchdog, timeout=120)
@@ -84,17 +104,33 @@ def test_alerts_reach_the_receiver(host):
     assert notifications[0]["alerts"][0]["labels"]["site"] == "molecule-site"
 
 
-def test_alertmanager_answers(host):
-    status = get(host, "http://alertmanager:9093/api/v2/status")
-    assert status["cluster"]["status"] == "disabled"
+def test_both_alertmanagers_are_one_cluster(host):
+    def clustered():
+        status = get(host, "https://alertmanager:9093/api/v2/status")["cluster"]
+        return status if status["status"] == "ready" and len(status.get("peers") or []) == 2 else None
+
+    assert wait_for(clustered), get(host, "https://alertmanager:9093/api/v2/status")["cluster"]
 
 
-def test_grafana_is_provisioned(host):
-    dashboards = "/tmp/llmobs-mol-site/llmobs-mol-site-monitor/grafana/config/dashboards"
-    assert len(host.file(dashboards).listdir()) == 5
+def test_the_store_holds_the_fleets_series_once(host):
+    """Both Prometheus write every series; the store deduplicates them: 16 GPUs, not 32."""
+    def fleet():
+        gpus = query(host, "count(DCGM_FI_DEV_GPU_TEMP)", STORE)
+        hosts = {s["metric"]["host"] for s in query(host, "count by (host) (up)", STORE)}
+        return (gpus, hosts) if gpus and hosts == {*MONITORS, *GPU_HOSTS} else None
+
+    found = wait_for(fleet, timeout=120)
+    assert found, (query(host, "count(DCGM_FI_DEV_GPU_TEMP)", STORE), query(host, "count by (host) (up)", STORE))
+    assert found[0][0]["value"][1] == "16"
+
+
+def test_grafana_is_provisioned_with_the_store(host):
+    config = f"/tmp/llmobs-mol-site/{host.backend.get_hostname()}/grafana/config"
+    assert len(host.file(f"{config}/dashboards").listdir()) == 5
+    assert STORE in host.file(f"{config}/provisioning/datasources/llmobs.yaml").content_string
 
 
 @pytest.mark.skipif(not os.environ.get("GRAFANA_IMAGE"),
                     reason="Grafana's image is not on this machine and no registry answers (llmobs setup found none)")
 def test_grafana_answers(host):
-    assert get(host, "http://grafana:3000/api/health")["database"] == "ok"
+    assert get(host, "http://grafana:3000/api/health", auth=False)["database"] == "ok"
