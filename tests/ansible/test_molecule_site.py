@@ -36,10 +36,11 @@ def _site_secrets(directory: Path) -> dict[str, str]:
         cert, key = make_server(ca, [host, *SERVICE_NAMES], common=host)
         (directory / f"{host}.crt").write_text(cert)
         (directory / f"{host}.key").write_text(key)
-        never_logged[f"{host}.key"] = key.splitlines()[1]
+        never_logged[f"vault_llmobs_mol_key of {host}"] = key.splitlines()[1]
     password, token = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
-    never_logged |= {"basic-auth password": password, "receiver token": token,
-                     "receiver URL": f"http://llmobs-mol-site-sink:9095/alerts?token={token}"}
+    # Named by the variable of molecule/site/vars/site.yml that carries each.
+    never_logged |= {"vault_llmobs_mol_password": password, "the token in vault_llmobs_mol_sink_url": token,
+                     "vault_llmobs_mol_sink_url": f"http://llmobs-mol-site-sink:9095/alerts?token={token}"}
     return {"LLMOBS_MOL_PKI": str(directory), "LLMOBS_MOL_PASSWORD": password, "LLMOBS_MOL_SINK_TOKEN": token,
             **{f"never logged: {name}": value for name, value in never_logged.items()}}
 
