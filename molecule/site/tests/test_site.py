@@ -27,8 +27,9 @@ def get(host, url, auth=True):
     return json.loads(host.check_output(f"curl -sf {credentials}'{url}'"))
 
 
-def query(host, expr, url=PROMETHEUS):
-    return get(host, f"{url}/api/v1/query?query={urllib.parse.quote(expr)}", auth=url == PROMETHEUS)["data"]["result"]
+def query(host, expr, url=PROMETHEUS, at=None):
+    params = urllib.parse.urlencode({"query": expr, **({"time": f"{at:.3f}"} if at else {})})
+    return get(host, f"{url}/api/v1/query?{params}", auth=url == PROMETHEUS)["data"]["result"]
 
 
 def wait_for(check, timeout=90, interval=3):
@@ -113,7 +114,8 @@ def test_both_alertmanagers_are_one_cluster(host):
 
 
 def test_the_store_holds_the_fleets_series_once(host):
-    """Both Prometheus write every series; the store deduplicates them: 16 GPUs, not 32."""
+    """Both Prometheus write every series; the store deduplicates them: 16 GPUs, not 32, each series' samples
+    once."""
     def fleet():
         gpus = query(host, "count(DCGM_FI_DEV_GPU_TEMP)", STORE)
         hosts = {s["metric"]["host"] for s in query(host, "count by (host) (up)", STORE)}
@@ -122,6 +124,13 @@ def test_the_store_holds_the_fleets_series_once(host):
     found = wait_for(fleet, timeout=120)
     assert found, (query(host, "count(DCGM_FI_DEV_GPU_TEMP)", STORE), query(host, "count by (host) (up)", STORE))
     assert found[0][0]["value"][1] == "16"
+    # One copy of the samples too: over the same 2 minutes (ended 30 s ago, written by then) the store holds no
+    # more samples of a series than this host's Prometheus scraped; both replicas' samples kept would double it.
+    at = time.time() - 30
+    for gpu_host in GPU_HOSTS:
+        expr = f'count_over_time(DCGM_FI_DEV_GPU_TEMP{{host="{gpu_host}", gpu="0"}}[2m])'
+        local, stored = (int(query(host, expr, url, at)[0]["value"][1]) for url in (PROMETHEUS, STORE))
+        assert 0 < stored <= local + 1, f"{gpu_host}: {stored} samples in the store, {local} scraped here"
 
 
 def test_grafana_is_provisioned_with_the_store(host):
