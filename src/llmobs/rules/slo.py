@@ -20,6 +20,7 @@ from llmobs.rules.models import AlertingRule, RecordingRule, RuleGroup
 from llmobs.settings import Settings, SloTargets
 
 PAGE = names.SLO_BURN_PAGE
+SHORTEST = "5m"  # the window of the recorded event rates (catalog/slos.yaml sli_windows starts with it)
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,17 @@ def error_budget(slo: SloDefinition, targets: SloTargets) -> str:
     return _decimal(float(Decimal(1) - Decimal(str(getattr(targets, slo.objective)))))
 
 
-def sli_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
-    """Error ratio of the SLO over `window`, per model_name."""
+def sli_events(slo: SloDefinition, scope: Scope, window: str = SHORTEST) -> tuple[str, str]:
+    """(bad, total): the SLO's bad and total events per second over `window`, per model_name, from the raw series."""
     if slo.ratio:
         metric, errors = slo.ratio.metric, slo.ratio.error_matchers
         total = f"sum by (model_name) (rate({scope.select(metric)}[{window}]))"
         failed = f"(\n  sum by (model_name) (rate({scope.select(metric, errors)}[{window}]))\n  or {total} * 0\n)"
         if not slo.ratio.refused:
-            return f"{failed}\n/\n({total} > 0)"
+            return failed, total
         # Refused requests never reach `metric`: failures, and requests, on top of it.
         refused = f"(\n  sum by (model_name) (rate({scope.select(slo.ratio.refused)}[{window}]))\n  or {total} * 0\n)"
-        return f"(\n{failed}\n+\n{refused}\n)\n/\n({total} + {refused} > 0)"
+        return f"{failed}\n+\n{refused}", f"{total}\n+\n{refused}"
     threshold = getattr(scope.targets, slo.latency.threshold)
 
     def bucket_rate(le: float | str) -> str:
@@ -72,9 +73,19 @@ def sli_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
                               for h in slo.latency.histograms)
         return f"sum by (model_name) ({sources})"
 
-    good = bucket_rate(threshold)
     total = bucket_rate("+Inf")
-    return f"1 - (\n  {good}\n  /\n  ({total} > 0)\n)"
+    return f"{total}\n-\n{bucket_rate(threshold)}", total
+
+
+def sli_window_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
+    """The error ratio over `window`: the recorded 5m rates of bad over total events, and for a longer window
+    the ratio of their sums over it (Pyrra's and Sloth's recorded short windows, but weighted by the events:
+    a fault that slows an engine also cuts its tokens, and a mean of 5m ratios would overstate its burn).
+    No rule reads days of raw buckets at each evaluation (docs/performance.md)."""
+    bad, total = _mine(slo, scope, names.SLI_BAD_EVENTS), _mine(slo, scope, names.SLI_EVENTS)
+    if window == SHORTEST:
+        return f"{bad}\n/\n({total} > 0)"
+    return f"sum_over_time({bad}[{window}])\n/\n(sum_over_time({total}[{window}]) > 0)"
 
 
 def describe_target(slo: SloDefinition, targets: SloTargets) -> str:
@@ -101,9 +112,9 @@ def _meta_rules(slo: SloDefinition, scope: Scope, period: str) -> list[tuple[str
 
     budget = error_budget(slo, scope.targets)
     objective = _decimal(getattr(scope.targets, slo.objective))
-    ratio_5m, ratio_period = names.sli_error_ratio("5m"), names.sli_error_ratio(period)
+    ratio_5m, ratio_period = names.sli_error_ratio(SHORTEST), names.sli_error_ratio(period)
     return [
-        (ratio_period, f"avg_over_time({mine(ratio_5m)}[{period}])"),
+        (ratio_period, sli_window_expr(slo, scope, period)),
         (names.SLO_OBJECTIVE, f"{mine(ratio_period)} * 0 + {objective}"),
         (names.SLO_ERROR_BUDGET, f"{mine(ratio_period)} * 0 + {budget}"),
         (names.SLO_CURRENT_BURN_RATE, f"{mine(ratio_5m)} / {budget}"),
@@ -121,7 +132,10 @@ def recording_groups(settings: Settings, spec: SloCatalog) -> list[RuleGroup]:
         meta: list[RecordingRule] = []
         for scope in scopes(settings):
             labels = scope.labels(slo)
-            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_expr(slo, scope, window),
+            bad, total = sli_events(slo, scope)
+            sli += [RecordingRule(record=names.SLI_BAD_EVENTS, expr=bad, labels=labels),
+                    RecordingRule(record=names.SLI_EVENTS, expr=total, labels=labels)]
+            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_window_expr(slo, scope, window),
                                   labels=labels) for window in spec.sli_windows]
             meta += [RecordingRule(record=record, expr=expr, labels=labels)
                      for record, expr in _meta_rules(slo, scope, period)]

@@ -31,7 +31,37 @@ def scenarios(fleet: Fleet) -> list[Scenario]:
               for case in _burns(fleet, slo, model, last=model == models[-1])),
             *(burn(fleet, slo, fleet.default_model(), _burns(fleet, slo, fleet.default_model(), last=False)[0], kind)
               for slo in fleet.catalog.slos.slos for kind in ENGINES[1:] if kind in fleet.catalog.slo_engines(slo)),
-            no_slo_without_the_signal(fleet)]
+            no_slo_without_the_signal(fleet), slowdown_weighed_by_tokens(fleet)]
+
+
+def slowdown_weighed_by_tokens(fleet: Fleet) -> Scenario:
+    """45 healthy minutes, then a slowdown that makes every inter-token gap late and cuts the tokens 6x. The
+    long windows are ratios of event sums, weighed by the tokens: about 2.5 slow tokens in 47.5 (per 1,000
+    healthy tokens a minute), 5 % of the tokens, a 5x burn that pages in neither window pair (14.4x over 1h,
+    6x over 6h); the mean of the 5m ratios over the hour (a quarter of it fully slow) would say 25x and page."""
+    tl = Timeline(60, 61)
+    slo = next(spec for spec in fleet.catalog.slos.slos if spec.name == "inter_token_latency")
+    model = fleet.default_model()
+    budget = float(error_budget(slo, fleet.settings.slo.targets_for(model)))
+    scenario = Scenario(f"{slo.name} SLO of {model}: a slowdown that cuts the tokens is weighed by tokens", tl)
+    engine = Engine("gpu-node-1", model, PORTS["vllm"], "vllm")
+    scenario.series += fleet.vllm_engine(tl, engine, bad_share={slo.name: 0})
+    tokens, fault = 1000 * tl.interval, tl.at(45 * 60)
+    histogram = f"{fleet.catalog.slo_histograms(slo, 'vllm')[0]}_bucket"
+    for series in scenario.where(lambda s: s.name == histogram):
+        series.samples = tl.ramp_change(tokens, tokens / 6 if series.labels["le"] == "+Inf" else 0, fault)
+    selected = f'{{slo="{slo.name}", model_name="{model}"}}'
+    checks = [
+        f"{conventions.sli_error_ratio('5m')}{selected} / {budget} > bool 14.4",  # the short window burns
+        f"{conventions.sli_error_ratio('1h')}{selected} > bool 0.04",  # 2.08 to 2.5 slow of 47.1 to 47.5
+        f"{conventions.sli_error_ratio('1h')}{selected} < bool 0.06",
+        f"{conventions.sli_error_ratio('6h')}{selected} / {budget} < bool 6",
+        f"avg_over_time({conventions.sli_error_ratio('5m')}{selected}[1h]) / {budget} > bool 14.4",
+    ]
+    scenario.expr_tests += [{"expr": check, "eval_time": "60m", "exp_samples": [
+        {"labels": f'{{model_name="{model}", slo="{slo.name}"}}', "value": 1}]} for check in checks]
+    scenario.expect_none(f'ALERTS{{alertname="{slo.alert}", severity="critical"}}', "60m")
+    return scenario
 
 
 def no_slo_without_the_signal(fleet: Fleet) -> Scenario:
