@@ -18,9 +18,11 @@ from llmobs.promql import MatcherLike, selector
 from llmobs.rules.alerts import alerting_rule
 from llmobs.rules.models import AlertingRule, RecordingRule, RuleGroup
 from llmobs.settings import Settings, SloTargets
+from llmobs.types import duration_seconds
 
 PAGE = names.SLO_BURN_PAGE
 SHORTEST = "5m"  # the window of the recorded event rates (catalog/slos.yaml sli_windows starts with it)
+RAW_UP_TO = "1h"  # windows up to this one read the raw series; longer ones sum the recorded 5m rates
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,18 @@ def sli_events(slo: SloDefinition, scope: Scope, window: str = SHORTEST) -> tupl
 
 
 def sli_window_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
-    """The error ratio over `window`: the recorded 5m rates of bad over total events, and for a longer window
-    the ratio of their sums over it (Pyrra's and Sloth's recorded short windows, but weighted by the events:
-    a fault that slows an engine also cuts its tokens, and a mean of 5m ratios would overstate its burn).
-    No rule reads days of raw buckets at each evaluation (docs/performance.md)."""
-    bad, total = _mine(slo, scope, names.SLI_BAD_EVENTS), _mine(slo, scope, names.SLI_EVENTS)
+    """The error ratio over `window`. 5m: the recorded 5m rates of bad over total events. Up to RAW_UP_TO: the
+    raw series' rates (a 1h window reads 360 samples a series). Beyond: the ratio of the sums of the recorded 5m
+    rates over the window, so no rule reads days of raw buckets at each evaluation (docs/performance.md), still
+    weighted by the events (a mean of 5m ratios overstates the burn of a fault that also cuts the tokens). The
+    sums lag the raw rates by up to 5 minutes: negligible over hours, but over 30m or 1h it delays the page and
+    with it the repair (the lab's ITL fault then burnt twice as long and never resolved in its campaign)."""
     if window == SHORTEST:
-        return f"{bad}\n/\n({total} > 0)"
+        return f"{_mine(slo, scope, names.SLI_BAD_EVENTS)}\n/\n({_mine(slo, scope, names.SLI_EVENTS)} > 0)"
+    if duration_seconds(window) <= duration_seconds(RAW_UP_TO):
+        bad, total = sli_events(slo, scope, window)
+        return f"(\n{bad}\n)\n/\n(\n{total}\n> 0)"
+    bad, total = _mine(slo, scope, names.SLI_BAD_EVENTS), _mine(slo, scope, names.SLI_EVENTS)
     return f"sum_over_time({bad}[{window}])\n/\n(sum_over_time({total}[{window}]) > 0)"
 
 
