@@ -22,7 +22,7 @@ from llmobs.types import duration_seconds
 
 PAGE = names.SLO_BURN_PAGE
 SHORTEST = "5m"  # the window of the recorded event rates (catalog/slos.yaml sli_windows starts with it)
-RAW_UP_TO = "1h"  # windows up to this one read the raw series; longer ones sum the recorded 5m rates
+RAW_UP_TO = "6h"  # windows up to this one (every page window) read the raw series; longer ones sum the 5m rates
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,11 @@ def sli_events(slo: SloDefinition, scope: Scope, window: str = SHORTEST) -> tupl
 
 
 def sli_window_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
-    """The error ratio over `window`. 5m: the recorded 5m rates of bad over total events. Up to RAW_UP_TO: the
-    raw series' rates (a 1h window reads 360 samples a series). Beyond: the ratio of the sums of the recorded 5m
-    rates over the window, so no rule reads days of raw buckets at each evaluation (docs/performance.md), still
-    weighted by the events (a mean of 5m ratios overstates the burn of a fault that also cuts the tokens). The
-    sums lag the raw rates by up to 5 minutes: negligible over hours, but over 30m or 1h it delays the page and
+    """The error ratio over `window`. 5m: the recorded 5m rates of bad over total events. Up to RAW_UP_TO (the
+    page's windows, 30m to 6h): the raw series' rates. Beyond (1d, 3d, the period): the ratio of the sums of the
+    recorded 5m rates over the window, so no rule reads days of raw buckets at each evaluation (docs/performance.md),
+    still weighted by the events (a mean of 5m ratios overstates the burn of a fault that also cuts the tokens).
+    The sums lag the raw rates by up to 5 minutes: noise over days, but in a page window it delays the page and
     with it the repair (the lab's ITL fault then burnt twice as long and never resolved in its campaign)."""
     if window == SHORTEST:
         return f"{_mine(slo, scope, names.SLI_BAD_EVENTS)}\n/\n({_mine(slo, scope, names.SLI_EVENTS)} > 0)"

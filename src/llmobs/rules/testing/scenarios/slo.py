@@ -52,9 +52,9 @@ def slowdown_weighed_by_tokens(fleet: Fleet) -> Scenario:
         series.samples = tl.ramp_change(tokens, tokens / 6 if series.labels["le"] == "+Inf" else 0, fault)
     selected = f'{{slo="{slo.name}", model_name="{model}"}}'
     # 2.08 to 2.5 slow tokens of 47.1 to 47.5 (the sums count the last 5 minutes' tokens partly) in the raw 1h
-    # window and in the 6h and 1d windows, sums of the recorded 5m rates.
+    # and 6h windows and in the 1d and 3d windows, sums of the recorded 5m rates.
     long_windows = [f"{conventions.sli_error_ratio(w)}{selected} {op} bool {bound}"
-                    for w in ("1h", "6h", "1d") for op, bound in ((">", 0.04), ("<", 0.06))]
+                    for w in ("1h", "6h", "1d", "3d") for op, bound in ((">", 0.04), ("<", 0.06))]
     checks = [
         f"{conventions.sli_error_ratio('5m')}{selected} / {budget} > bool 14.4",  # the short window burns
         *long_windows,
