@@ -48,6 +48,12 @@ SLO_META_SERIES = (SLO_OBJECTIVE, SLO_ERROR_BUDGET, SLO_CURRENT_BURN_RATE, SLO_P
                    SLO_PERIOD_BUDGET_REMAINING)
 
 
+# Per SLO and model, the 5-minute rates of the SLI's bad and total events (requests, or output tokens for the
+# inter-token SLO): every longer window is the ratio of their sums over it, weighted by the events.
+SLI_BAD_EVENTS = "slo:sli_bad_events:rate5m"
+SLI_EVENTS = "slo:sli_events:rate5m"
+
+
 def sli_error_ratio(window: str) -> str:
     """The SLI error ratio over `window` (`5m`, `1h`, ... or the SLO period)."""
     return f"slo:sli_error:ratio_rate{window}"
@@ -55,7 +61,8 @@ def sli_error_ratio(window: str) -> str:
 
 def slo_series(windows: tuple[str, ...] | list[str], period: str) -> list[str]:
     """Every `slo:*` series the SLO rules record for the SLI windows and the SLO period."""
-    return [sli_error_ratio(window) for window in (*windows, period)] + list(SLO_META_SERIES)
+    return [SLI_BAD_EVENTS, SLI_EVENTS, *(sli_error_ratio(window) for window in (*windows, period)),
+            *SLO_META_SERIES]
 
 
 # Latency recording rules: per histogram of the catalog, bucket rates and quantiles at two levels.

@@ -21,7 +21,7 @@ from llmobs.conventions import XID_CLASS_INFO as XID_CLASS_INFO
 from llmobs.conventions import Engine
 from llmobs.errors import ConfigError, from_validation_error
 from llmobs.types import DURATION_PATTERN as DURATION_PATTERN  # re-exported: catalog files use durations
-from llmobs.types import Strict, StrictAliased
+from llmobs.types import Duration, Strict, StrictAliased
 from llmobs.types import duration_seconds as duration_seconds
 
 Layer = Literal["gpu", "inference", "application", "business", "platform", "probe"]
@@ -108,6 +108,8 @@ class LatencyHistogram(Strict):
 
 class RecordingCatalog(Strict):
     quantiles: tuple[float, ...]
+    histogram_interval: Duration = Field(
+        "10s", description="evaluation interval of the latency and request histogram groups (their 5m rates)")
     latency_histograms: tuple[LatencyHistogram, ...]
     request_histograms: tuple[LatencyHistogram, ...] = ()  # recorded the same way, in their own group
     engine_signals: tuple[EngineSignal, ...]

@@ -67,9 +67,11 @@ Rule = RecordingRule | AlertingRule
 class RuleGroup(Strict):
     name: str
     rules: tuple[Rule, ...]
+    interval: Duration | None = None  # None: Prometheus' evaluation_interval
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "rules": [rule.to_dict() for rule in self.rules]}
+        interval = {"interval": self.interval} if self.interval else {}
+        return {"name": self.name, **interval, "rules": [rule.to_dict() for rule in self.rules]}
 
 
 class RuleFile(Strict):

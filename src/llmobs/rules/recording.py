@@ -20,7 +20,9 @@ _ENGINE = ("instance", "model_name")  # with the host label: the labels of one e
 
 def groups(catalog: Catalog, host: str, stuck_window: str) -> list[models.RuleGroup]:
     """The recording rules of recording.yml (the XID classes come from llmobs.rules.inventory)."""
-    return [models.RuleGroup(name=group.name, rules=tuple(
+    interval = {conventions.LATENCY_GROUP: catalog.recording.histogram_interval,
+                conventions.REQUEST_GROUP: catalog.recording.histogram_interval}
+    return [models.RuleGroup(name=group.name, interval=interval.get(group.name), rules=tuple(
         models.RecordingRule(record=rule.record, expr=rule.expr, labels=rule.labels) for rule in group.rules))
         for group in documented_groups(catalog, host, stuck_window)]
 

@@ -18,8 +18,11 @@ from llmobs.promql import MatcherLike, selector
 from llmobs.rules.alerts import alerting_rule
 from llmobs.rules.models import AlertingRule, RecordingRule, RuleGroup
 from llmobs.settings import Settings, SloTargets
+from llmobs.types import duration_seconds
 
 PAGE = names.SLO_BURN_PAGE
+SHORTEST = "5m"  # the window of the recorded event rates (catalog/slos.yaml sli_windows starts with it)
+RAW_UP_TO = "6h"  # windows up to this one (every page window) read the raw series; longer ones sum the 5m rates
 
 
 @dataclass(frozen=True)
@@ -54,17 +57,17 @@ def error_budget(slo: SloDefinition, targets: SloTargets) -> str:
     return _decimal(float(Decimal(1) - Decimal(str(getattr(targets, slo.objective)))))
 
 
-def sli_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
-    """Error ratio of the SLO over `window`, per model_name."""
+def sli_events(slo: SloDefinition, scope: Scope, window: str = SHORTEST) -> tuple[str, str]:
+    """(bad, total): the SLO's bad and total events per second over `window`, per model_name, from the raw series."""
     if slo.ratio:
         metric, errors = slo.ratio.metric, slo.ratio.error_matchers
         total = f"sum by (model_name) (rate({scope.select(metric)}[{window}]))"
         failed = f"(\n  sum by (model_name) (rate({scope.select(metric, errors)}[{window}]))\n  or {total} * 0\n)"
         if not slo.ratio.refused:
-            return f"{failed}\n/\n({total} > 0)"
+            return failed, total
         # Refused requests never reach `metric`: failures, and requests, on top of it.
         refused = f"(\n  sum by (model_name) (rate({scope.select(slo.ratio.refused)}[{window}]))\n  or {total} * 0\n)"
-        return f"(\n{failed}\n+\n{refused}\n)\n/\n({total} + {refused} > 0)"
+        return f"{failed}\n+\n{refused}", f"{total}\n+\n{refused}"
     threshold = getattr(scope.targets, slo.latency.threshold)
 
     def bucket_rate(le: float | str) -> str:
@@ -72,9 +75,24 @@ def sli_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
                               for h in slo.latency.histograms)
         return f"sum by (model_name) ({sources})"
 
-    good = bucket_rate(threshold)
     total = bucket_rate("+Inf")
-    return f"1 - (\n  {good}\n  /\n  ({total} > 0)\n)"
+    return f"{total}\n-\n{bucket_rate(threshold)}", total
+
+
+def sli_window_expr(slo: SloDefinition, scope: Scope, window: str) -> str:
+    """The error ratio over `window`. 5m: the recorded 5m rates of bad over total events. Up to RAW_UP_TO (the
+    page's windows, 30m to 6h): the raw series' rates. Beyond (1d, 3d, the period): the ratio of the sums of the
+    recorded 5m rates over the window, so no rule reads days of raw buckets at each evaluation (docs/performance.md),
+    still weighted by the events (a mean of 5m ratios overstates the burn of a fault that also cuts the tokens).
+    The sums lag the raw rates by up to 5 minutes: noise over days, but in a page window it delays the page and
+    with it the repair (the lab's ITL fault then burnt twice as long and never resolved in its campaign)."""
+    if window == SHORTEST:
+        return f"{_mine(slo, scope, names.SLI_BAD_EVENTS)}\n/\n({_mine(slo, scope, names.SLI_EVENTS)} > 0)"
+    if duration_seconds(window) <= duration_seconds(RAW_UP_TO):
+        bad, total = sli_events(slo, scope, window)
+        return f"(\n{bad}\n)\n/\n(\n{total}\n> 0)"
+    bad, total = _mine(slo, scope, names.SLI_BAD_EVENTS), _mine(slo, scope, names.SLI_EVENTS)
+    return f"sum_over_time({bad}[{window}])\n/\n(sum_over_time({total}[{window}]) > 0)"
 
 
 def describe_target(slo: SloDefinition, targets: SloTargets) -> str:
@@ -101,9 +119,9 @@ def _meta_rules(slo: SloDefinition, scope: Scope, period: str) -> list[tuple[str
 
     budget = error_budget(slo, scope.targets)
     objective = _decimal(getattr(scope.targets, slo.objective))
-    ratio_5m, ratio_period = names.sli_error_ratio("5m"), names.sli_error_ratio(period)
+    ratio_5m, ratio_period = names.sli_error_ratio(SHORTEST), names.sli_error_ratio(period)
     return [
-        (ratio_period, f"avg_over_time({mine(ratio_5m)}[{period}])"),
+        (ratio_period, sli_window_expr(slo, scope, period)),
         (names.SLO_OBJECTIVE, f"{mine(ratio_period)} * 0 + {objective}"),
         (names.SLO_ERROR_BUDGET, f"{mine(ratio_period)} * 0 + {budget}"),
         (names.SLO_CURRENT_BURN_RATE, f"{mine(ratio_5m)} / {budget}"),
@@ -121,7 +139,10 @@ def recording_groups(settings: Settings, spec: SloCatalog) -> list[RuleGroup]:
         meta: list[RecordingRule] = []
         for scope in scopes(settings):
             labels = scope.labels(slo)
-            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_expr(slo, scope, window),
+            bad, total = sli_events(slo, scope)
+            sli += [RecordingRule(record=names.SLI_BAD_EVENTS, expr=bad, labels=labels),
+                    RecordingRule(record=names.SLI_EVENTS, expr=total, labels=labels)]
+            sli += [RecordingRule(record=names.sli_error_ratio(window), expr=sli_window_expr(slo, scope, window),
                                   labels=labels) for window in spec.sli_windows]
             meta += [RecordingRule(record=record, expr=expr, labels=labels)
                      for record, expr in _meta_rules(slo, scope, period)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from llmobs import conventions
 from llmobs.catalog import LatencyHistogram
 from llmobs.dashboards.queries import RATE
-from llmobs.promql import Promql, aggregate, eq, matches, variable
+from llmobs.promql import Promql, aggregate, eq, matches, not_matches, selector, variable
 
 BY_ENGINE = ("model_name", "instance")
 
@@ -67,9 +67,21 @@ def latency_percentile(scope: Promql, histogram: LatencyHistogram, quantile: str
     return scope.sel(conventions.latency_quantile(histogram.name, "instance_model"), eq("quantile", quantile))
 
 
+# A label no series carries, matched against `${host}${instance}`: that regex is `.*.*` (it matches the label's
+# empty value) only when both variables are at "All" (allValue `.*`), any chosen value makes it match nothing.
+ALL_ENGINES = "llmobs_all_engines"
+_HOST_AND_INSTANCE = "${host}${instance}"
+
+
 def latency_buckets(scope: Promql, histogram: LatencyHistogram) -> str:
-    """Recorded bucket rates of a latency histogram, summed over the selected instances."""
-    return aggregate("sum", scope.sel(conventions.latency_buckets(histogram.name, "instance_model")), ("le",))
+    """Recorded bucket rates of a latency histogram, summed over the selected instances: at host and instance
+    "All", the per-model rates (a series per model and bucket, whatever the fleet's size), else the per-engine
+    ones. Each side selects nothing in the other case, so Prometheus reads only one of them."""
+    per_model = selector(conventions.latency_buckets(histogram.name, "model"), variable("model_name"),
+                         matches(ALL_ENGINES, _HOST_AND_INSTANCE))
+    per_engine = scope.sel(conventions.latency_buckets(histogram.name, "instance_model"),
+                           not_matches(ALL_ENGINES, _HOST_AND_INSTANCE))
+    return f"{aggregate('sum', per_model, ('le',))} or {aggregate('sum', per_engine, ('le',))}"
 
 
 # ------------------------------------------------------------------ raw histogram sums and counts

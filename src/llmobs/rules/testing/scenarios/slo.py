@@ -14,6 +14,7 @@ from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Timeline, alert_test
 
 TL = Timeline(60, 41)
+SHORT = "5m"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,44 @@ def scenarios(fleet: Fleet) -> list[Scenario]:
               for case in _burns(fleet, slo, model, last=model == models[-1])),
             *(burn(fleet, slo, fleet.default_model(), _burns(fleet, slo, fleet.default_model(), last=False)[0], kind)
               for slo in fleet.catalog.slos.slos for kind in ENGINES[1:] if kind in fleet.catalog.slo_engines(slo)),
-            no_slo_without_the_signal(fleet)]
+            no_slo_without_the_signal(fleet), *slowdown_weighed_by_tokens(fleet)]
+
+
+def slowdown_weighed_by_tokens(fleet: Fleet) -> list[Scenario]:
+    """40 healthy minutes, then a slowdown that cuts the tokens 6x and makes a share q of them late. Weighed by
+    the tokens, the long windows see 20/6 slow-phase tokens in 43.3 (per healthy token a minute): 7.7 % of q, a
+    burn under the page's lower factor; the mean of the 5m ratios over the hour (a third of it at q) would say
+    about 27 % of q, over its higher factor, and page. q sits between the two bounds (their geometric mean),
+    from the settings' budget and factors; a budget too large for any q <= 1 gets no such test."""
+    slo = next(spec for spec in fleet.catalog.slos.slos if spec.name == "inter_token_latency")
+    model = fleet.default_model()
+    budget = float(error_budget(slo, fleet.settings.slo.targets_for(model)))
+    low, high = min(_factors(fleet, "critical")), max(_factors(fleet, "critical"))
+    share = round(budget * (high / 0.27 * low / 0.077) ** 0.5, 6)
+    if share > 1:
+        return []
+    tl = Timeline(60, 61)
+    scenario = Scenario(f"{slo.name} SLO of {model}: a slowdown that cuts the tokens is weighed by tokens", tl)
+    scenario.series += fleet.vllm_engine(tl, Engine("gpu-node-1", model, PORTS["vllm"], "vllm"),
+                                         bad_share={slo.name: 0})
+    tokens, fault = 1000 * tl.interval, tl.at(40 * 60)
+    histogram = f"{fleet.catalog.slo_histograms(slo, 'vllm')[0]}_bucket"
+    for series in scenario.where(lambda s: s.name == histogram):
+        late = tokens / 6 * (1 if series.labels["le"] == "+Inf" else 1 - share)
+        series.samples = tl.ramp_change(tokens, late, fault)
+    selected = f'{{slo="{slo.name}", model_name="{model}"}}'
+
+    def burn(expr: str) -> str:
+        return f"{expr} / {budget}"
+    # The raw 1h and 6h windows and the summed 1d and 3d ones: between half the lower factor and the factor.
+    checks = [f"{burn(conventions.sli_error_ratio(w) + selected)} {op} bool {bound:g}"
+              for w in ("1h", "6h", "1d", "3d") for op, bound in ((">", low / 2), ("<", low))]
+    checks += [f"{burn(conventions.sli_error_ratio('5m') + selected)} > bool {high:g}",  # the short window burns
+               f"{burn(f'avg_over_time({conventions.sli_error_ratio(SHORT)}{selected}[1h])')} > bool {high:g}"]
+    scenario.expr_tests += [{"expr": check, "eval_time": "60m", "exp_samples": [
+        {"labels": f'{{model_name="{model}", slo="{slo.name}"}}', "value": 1}]} for check in checks]
+    scenario.expect_none(f'ALERTS{{alertname="{slo.alert}", severity="critical"}}', "60m")
+    return [scenario]
 
 
 def no_slo_without_the_signal(fleet: Fleet) -> Scenario:
