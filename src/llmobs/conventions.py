@@ -50,8 +50,9 @@ SLO_META_SERIES = (SLO_OBJECTIVE, SLO_ERROR_BUDGET, SLO_CURRENT_BURN_RATE, SLO_P
 
 # Per SLO and model, the 5-minute rates of the SLI's bad and total events (requests, or output tokens for the
 # inter-token SLO): every longer window is the ratio of their sums over it, weighted by the events.
-SLI_BAD_EVENTS = "slo:sli_bad_events:rate5m"
-SLI_EVENTS = "slo:sli_events:rate5m"
+SLI_EVENTS_WINDOW = "5m"
+SLI_BAD_EVENTS = f"slo:sli_bad_events:rate{SLI_EVENTS_WINDOW}"
+SLI_EVENTS = f"slo:sli_events:rate{SLI_EVENTS_WINDOW}"
 
 
 def sli_error_ratio(window: str) -> str:

@@ -20,10 +20,12 @@ _ENGINE = ("instance", "model_name")  # with the host label: the labels of one e
 
 def groups(catalog: Catalog, host: str, stuck_window: str) -> list[models.RuleGroup]:
     """The recording rules of recording.yml (the XID classes come from llmobs.rules.inventory)."""
-    interval = {conventions.LATENCY_GROUP: catalog.recording.histogram_interval,
-                conventions.REQUEST_GROUP: catalog.recording.histogram_interval}
-    return [models.RuleGroup(name=group.name, interval=interval.get(group.name), rules=tuple(
-        models.RecordingRule(record=rule.record, expr=rule.expr, labels=rule.labels) for rule in group.rules))
+    histogram_groups = (conventions.LATENCY_GROUP, conventions.REQUEST_GROUP)
+    return [models.RuleGroup(
+        name=group.name,
+        interval=catalog.recording.histogram_interval if group.name in histogram_groups else None,
+        rules=tuple(models.RecordingRule(record=rule.record, expr=rule.expr, labels=rule.labels)
+                    for rule in group.rules))
         for group in documented_groups(catalog, host, stuck_window)]
 
 

@@ -21,7 +21,7 @@ from llmobs.settings import Settings, SloTargets
 from llmobs.types import duration_seconds
 
 PAGE = names.SLO_BURN_PAGE
-SHORTEST = "5m"  # the window of the recorded event rates (catalog/slos.yaml sli_windows starts with it)
+SHORTEST = names.SLI_EVENTS_WINDOW  # the window of the recorded event rates (slos.yaml sli_windows starts with it)
 RAW_UP_TO = "6h"  # windows up to this one (every page window) read the raw series; longer ones sum the 5m rates
 
 

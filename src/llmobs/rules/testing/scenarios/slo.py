@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from llmobs import conventions
 from llmobs.catalog import SloDefinition
 from llmobs.conventions import ENGINES, PORTS
-from llmobs.rules.slo import describe_target, error_budget
+from llmobs.rules.slo import SHORTEST, describe_target, error_budget
 from llmobs.rules.testing.fleet import Engine, Fleet
 from llmobs.rules.testing.promtool import Scenario, Timeline, alert_test
 
 TL = Timeline(60, 41)
-SHORT = "5m"
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ def slowdown_weighed_by_tokens(fleet: Fleet) -> list[Scenario]:
     checks = [f"{burn(conventions.sli_error_ratio(w) + selected)} {op} bool {bound:g}"
               for w in ("1h", "6h", "1d", "3d") for op, bound in ((">", low / 2), ("<", low))]
     checks += [f"{burn(conventions.sli_error_ratio('5m') + selected)} > bool {high:g}",  # the short window burns
-               f"{burn(f'avg_over_time({conventions.sli_error_ratio(SHORT)}{selected}[1h])')} > bool {high:g}"]
+               f"{burn(f'avg_over_time({conventions.sli_error_ratio(SHORTEST)}{selected}[1h])')} > bool {high:g}"]
     scenario.expr_tests += [{"expr": check, "eval_time": "60m", "exp_samples": [
         {"labels": f'{{model_name="{model}", slo="{slo.name}"}}', "value": 1}]} for check in checks]
     scenario.expect_none(f'ALERTS{{alertname="{slo.alert}", severity="critical"}}', "60m")
