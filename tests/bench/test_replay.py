@@ -42,3 +42,13 @@ def test_a_replayed_host_has_the_source_hosts_samples_under_its_own_names(tmp_pa
     for before, after in names:
         expected = expected.replace(before, after)
     assert text == expected
+
+
+def test_the_placed_faults_lie_in_the_data_before_the_build_starts() -> None:
+    """The live rules see a fault only once it is in the past: placed a quarter into the data before the build's
+    start, they fire whatever --ahead-minutes is; at least a minute in, after the GPU was seen healthy."""
+    fault = synth.FAULTS[0]
+    start, end = 0.0, 3600.0
+    assert synth.fault_time(fault, start, end, built_at=1800.0) == 450.0   # default: half the span ahead
+    assert synth.fault_time(fault, start, end, built_at=start) == 60.0     # every sample in the future
+    assert synth.fault_time(fault, start, end, built_at=9999.0) == 900.0   # the whole span in the past

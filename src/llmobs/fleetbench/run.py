@@ -157,7 +157,7 @@ def rules_by_depth(rules: list[Path], out: Path) -> list[Path]:
 
 def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: Path, data: Path, start: float,
                end: float, every: synth.Intervals, result: Result, log: Callable[[str], None]) -> None:
-    catalog = catalog_mod.load()
+    catalog, built_at = catalog_mod.load(), time.time()
     node_page = synth.capture_node_exporter(workspace.root / ".cache")
     counters = workspace.root / "compose/dcgm-exporter/counters.csv"
     backfill = Backfill(promtool, data, log, parallel=options.backfills)
@@ -173,7 +173,7 @@ def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: 
                     samples += replay.write(index, out.write, gpus)
                     continue
                 host = synth.SimulatedHost(index, settings, counters, node_page, catalog)
-                samples += replay.simulate(host, out.write, start, end, every, synth.FAULTS)
+                samples += replay.simulate(host, out.write, start, end, every, synth.FAULTS, built_at)
             out.write("# EOF\n")
         generating += time.perf_counter() - gen_start
         backfill.submit(chunk, samples)

@@ -87,7 +87,8 @@ def _seconds(duration: str) -> float:
 
 @dataclass(frozen=True)
 class Fault:
-    """A fault placed in the data: from `at` (fraction of the span) on, on host `host`."""
+    """A fault placed in the data on host `host`: from `at`, a fraction of the data's past when the build starts,
+    on (fault_time)."""
 
     host: int
     request: dict[str, Any]
@@ -95,9 +96,15 @@ class Fault:
     alert: str  # the alert it must fire
 
 
-# A quarter into the span: long enough before the live measurement for the lost GPU's series to go stale.
+# A quarter into the data's past: long enough before the live measurement for the lost GPU's series to go stale.
 FAULTS = (Fault(0, {"fault": "fall-off-bus", "gpu": 7}, 0.25, "GpuMissing"),
           Fault(1, {"fault": "thermal-throttle", "gpu": 2}, 0.25, "GpuThermalThrottling"))
+
+
+def fault_time(fault: Fault, start: float, end: float, built_at: float) -> float:
+    """When `fault` happens: `at` into the data before the build's start (data past it is in the future when the
+    run measures), and at least a minute in, after healthy samples (GpuMissing looks for a GPU seen before)."""
+    return start + max(60.0, fault.at * (min(end, built_at) - start))
 
 
 def capture_node_exporter(cache: Path) -> str:
@@ -263,12 +270,12 @@ class SimulatedHost:
         self.node = NodePage(node_page, self.node_labels)
 
     def write(self, out: Callable[[str], Any], start: float, end: float, every: Intervals,
-              faults: tuple[Fault, ...] = ()) -> int:
+              faults: tuple[Fault, ...] = (), built_at: float = math.inf) -> int:
         """Simulate [start, end) and write every scrape of its targets; the number of samples written."""
         sim, written = self.sim, 0
         for engine in sim.engines:
             engine.started = start
-        pending = sorted((start + f.at * (end - start), f) for f in faults if f.host == self.index)
+        pending = sorted((fault_time(f, start, end, built_at), f) for f in faults if f.host == self.index)
         step = math.gcd(int(every.dcgm), int(every.vllm), int(every.node))
         collect_s = sim.config.exporter.collect_interval_ms / 1000
         last_collect = -math.inf
