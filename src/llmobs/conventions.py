@@ -87,6 +87,7 @@ TESTS_DIR = "prometheus/tests"
 RECORDING_FILE, SLO_FILE, INVENTORY_FILE, ALERTS_FILE = "recording.yml", "slo.yml", "inventory.yml", "alerts.yml"
 PRICES_FILE = "prices.yml"
 
+# Prefixes of the histogram groups, one group per histogram: `<prefix>.<histogram name>` (llmobs.rules.recording)
 LATENCY_GROUP = "llmobs.vllm.latency"
 REQUEST_GROUP = "llmobs.vllm.requests"  # vLLM's request phase and length histograms
 ENGINE_GROUP = "llmobs.engine"  # the engine-agnostic layer, one rule per signal and engine

@@ -13,7 +13,7 @@ from rules_support import REPO
 from llmobs import catalog as catalog_mod
 from llmobs import dcgm_csv, promql
 from llmobs.catalog import ENGINE_GPU_INFO
-from llmobs.conventions import PROBE_TARGETS_GROUP, PROBE_TTFT_TARGET
+from llmobs.conventions import LATENCY_GROUP, PROBE_TARGETS_GROUP, PROBE_TTFT_TARGET, REQUEST_GROUP
 from llmobs.rules import panel_thresholds, render_rule_files, rule_files
 from llmobs.settings import load_settings
 
@@ -162,3 +162,20 @@ def test_runbook_index_lists_every_page() -> None:
     pages = {p.name for p in Path(REPO / "docs" / "runbooks").glob("*.md")} - {"README.md"}
     linked = set(re.findall(r"\]\(([a-z0-9-]+\.md)\)", index))
     assert pages == linked
+
+
+def test_each_histogram_is_a_group_of_its_own_at_the_histogram_interval() -> None:
+    """One group per recorded histogram (Prometheus runs a group's rules in turn, groups side by side), at the
+    catalog's histogram_interval; every other group at the global evaluation interval."""
+    recording = catalog_mod.load().recording
+    document = yaml.safe_load((REPO / "prometheus" / "rules" / "recording.yml").read_text())
+    intervals = {group["name"]: group.get("interval") for group in document["groups"]}
+    histograms = {f"{LATENCY_GROUP}.{h.name}" for h in recording.latency_histograms} | {
+        f"{REQUEST_GROUP}.{h.name}" for h in recording.request_histograms}
+    assert len(histograms) == len(recording.latency_histograms) + len(recording.request_histograms) > 10
+    assert {name for name, interval in intervals.items() if interval} == histograms
+    assert {intervals[name] for name in histograms} == {recording.histogram_interval}
+    for group in document["groups"]:
+        if group["name"] in histograms:  # a histogram's bucket rates per engine and per model, then quantiles
+            records = {rule["record"] for rule in group["rules"]}
+            assert len(records) == 4 and all(group["name"].rpartition(".")[2] in r for r in records), records

@@ -109,9 +109,9 @@ class LatencyHistogram(Strict):
 class RecordingCatalog(Strict):
     quantiles: tuple[float, ...]
     histogram_interval: Duration = Field(
-        "10s", description="evaluation interval of the latency and request histogram groups (their 5m rates)")
+        "10s", description="evaluation interval of the histogram groups, one per latency and request histogram")
     latency_histograms: tuple[LatencyHistogram, ...]
-    request_histograms: tuple[LatencyHistogram, ...] = ()  # recorded the same way, in their own group
+    request_histograms: tuple[LatencyHistogram, ...] = ()  # recorded the same way, each in a group of its own
     engine_signals: tuple[EngineSignal, ...]
     groups: tuple[RecordingGroup, ...]
 

@@ -23,15 +23,15 @@ def groups(catalog: Catalog, host: str, stuck_window: str) -> list[models.RuleGr
     histogram_groups = (conventions.LATENCY_GROUP, conventions.REQUEST_GROUP)
     return [models.RuleGroup(
         name=group.name,
-        interval=catalog.recording.histogram_interval if group.name in histogram_groups else None,
+        interval=catalog.recording.histogram_interval if group.name.rpartition(".")[0] in histogram_groups else None,
         rules=tuple(models.RecordingRule(record=rule.record, expr=rule.expr, labels=rule.labels)
                     for rule in group.rules))
         for group in documented_groups(catalog, host, stuck_window)]
 
 
 def documented_groups(catalog: Catalog, host: str, stuck_window: str) -> list[RecordingGroup]:
-    """The latency group, the engine-agnostic layer, then the catalog's groups, every `<< host >>` rendered."""
-    result = [latency_group(catalog, host), request_group(catalog, host), engine_group(catalog, host, stuck_window)]
+    """The histogram groups, the engine-agnostic layer, then the catalog's groups, every `<< host >>` rendered."""
+    result = [*histogram_groups(catalog, host), engine_group(catalog, host, stuck_window)]
     for group in catalog.recording.groups:
         rules = tuple(rule.model_copy(update={"expr": _render(rule.expr, host, f"{group.name}.{rule.record}")})
                       for rule in group.rules)
@@ -56,19 +56,15 @@ def engine_group(catalog: Catalog, host: str, stuck_window: str) -> RecordingGro
     return RecordingGroup(name=conventions.ENGINE_GROUP, rules=tuple(rules))
 
 
-def latency_group(catalog: Catalog, host: str) -> RecordingGroup:
-    """Per latency histogram: bucket rates per engine and per model, then each quantile of both."""
-    rules: list[RecordingRule] = []
-    for hist in catalog.recording.latency_histograms:
-        rules += _latency_rules(catalog, hist, host)
-    return RecordingGroup(name=conventions.LATENCY_GROUP, rules=tuple(rules))
-
-
-def request_group(catalog: Catalog, host: str) -> RecordingGroup:
-    """vLLM's request phase and length histograms, recorded as the latency histograms are, in a group of their
-    own: Prometheus evaluates groups side by side, so they add nothing to the latency group's duration."""
-    rules = [rule for hist in catalog.recording.request_histograms for rule in _latency_rules(catalog, hist, host)]
-    return RecordingGroup(name=conventions.REQUEST_GROUP, rules=tuple(rules))
+def histogram_groups(catalog: Catalog, host: str) -> list[RecordingGroup]:
+    """A group per latency histogram (`llmobs.vllm.latency.<name>`) and per vLLM request phase and length histogram
+    (`llmobs.vllm.requests.<name>`): bucket rates per engine and per model, then each quantile of both. Prometheus
+    evaluates a group's rules one after another and the groups side by side, so one group per histogram keeps
+    each evaluation short and spreads them over the server's cores (docs/performance.md, design change 7)."""
+    histograms = ((conventions.LATENCY_GROUP, catalog.recording.latency_histograms),
+                  (conventions.REQUEST_GROUP, catalog.recording.request_histograms))
+    return [RecordingGroup(name=f"{prefix}.{hist.name}", rules=tuple(_latency_rules(catalog, hist, host)))
+            for prefix, hists in histograms for hist in hists]
 
 
 def _latency_rules(catalog: Catalog, hist: LatencyHistogram, host: str) -> list[RecordingRule]:
