@@ -87,5 +87,5 @@ def bench_fleet(
     for line in lines:
         print(line)
     if plot:
-        report.plot_growth(results, plot)
+        report.plot_growth({"this run": results}, plot)
         console.print(f"growth curve: {plot}")
