@@ -57,6 +57,7 @@ class Result:
     head_series: int = 0     # the head block: only the live rules' output, the data being in blocks
     active_series: int = 0   # series with a sample in the last 5 minutes, as a scraping Prometheus would hold
     rss_bytes: int = 0
+    rule_cpu_cores: float = 0.0  # the live Prometheus' CPU while only its rules ran
     disk_per_host_day: float = 0.0
     alerts: dict[str, str] = field(default_factory=dict)  # placed fault -> its alert's state (firing, pending)
 
@@ -191,7 +192,11 @@ def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: 
 def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], start: float, end: float,
              every: synth.Intervals, result: Result, log: Callable[[str], None]) -> None:
     """Rule groups and alerts live (the data must reach past now); queries over the data's whole span."""
+    cpu_before, began = live.metric("process_cpu_seconds_total")[0][1], time.monotonic()
     time.sleep(every.evaluation * options.live_intervals)
+    # Only the rules run while it waits: the CPU they take in all (the groups' durations are wall time, a group
+    # waiting for a core included).
+    result.rule_cpu_cores = (live.metric("process_cpu_seconds_total")[0][1] - cpu_before) / (time.monotonic() - began)
     worst: dict[str, tuple[float, float]] = {}
     for labels, value in live.metric("prometheus_rule_group_last_duration_seconds"):
         worst[labels["rule_group"]] = (value, 0.0)
