@@ -3,7 +3,8 @@ engines), driven on a synthetic clock and written as OpenMetrics the way Prometh
 the target labels, Prometheus' own per-target series (`up`, `scrape_*`) and a timestamp on every sample.
 
 Host series are a real node_exporter's page (the Debian package the kit's stand-in image runs, captured once
-on this machine) with counters that grow and gauges that hold, since no simulator of node_exporter exists.
+on this machine) with counters that grow and gauges that hold, since no simulator of node_exporter exists;
+only the series the node job's keep-list stores (`relabeled`, llmobs.node_keep), as a scrape would.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from llmobs import catalog as catalog_mod
-from llmobs import exposition
+from llmobs import exposition, node_keep
 from llmobs.conventions import PORTS
 from llmobs.settings import Settings
 from llmobs.sim.dcgm import ExporterOptions
@@ -118,6 +119,13 @@ def capture_node_exporter(cache: Path) -> str:
     finally:
         process.terminate()
         process.wait()
+
+
+def relabeled(page: str, relabel_configs: list[dict[str, Any]]) -> str:
+    """The page as the node job stores it: the samples its metric_relabel_configs keep (llmobs.node_keep)."""
+    return "".join(line for line in page.splitlines(keepends=True)
+                   if not line.strip() or line[0] == "#" or node_keep.keeps(relabel_configs, line.partition("{")[0]
+                                                                             .partition(" ")[0]))
 
 
 class NodePage:
