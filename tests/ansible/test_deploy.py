@@ -87,6 +87,10 @@ def test_ha_pair_alerts_every_alertmanager_and_labels_remote_write_with_its_repl
     ([MON1, GPU1], {"remote_write": [{"url": "https://m/push", "basic_auth": {"password": "s"}}]},
      "prometheus_remote_write[0]"),
     ([MON1, GPU1], {"scrape": {"scrape_interval": "often"}}, "prometheus_scrape_options.scrape_interval"),
+    ([MON1, GPU1], {"node_keep": "everything"}, "prometheus_node_keep: Input should be 'read' or 'all'"),
+    ([MON1, GPU1], {"node_keep_extra": ["node_(load"]},
+     "prometheus_node_keep_extra[0]: Value error, 'node_(load' is not a regular expression"),
+    ([MON1, GPU1], {"node_keep_extra": ['node_load1"}']}, "prometheus_node_keep_extra[0]: String should match"),
 ])
 def test_bad_inventory_data_names_the_variable(hosts: list, options: dict, field: str) -> None:
     with pytest.raises(ConfigError) as error:
