@@ -5,12 +5,14 @@ with promtool, and with the real Prometheus scraping the real node_exporter (bot
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import promql_parser
 import pytest
 import requests
 import yaml
@@ -44,35 +46,69 @@ def _served_by_node_exporter(name: str) -> bool:
     return name.startswith("node_") or name in textfile.NAMES
 
 
-def _committed_reads() -> set[str]:
-    """The series names the committed rule files and dashboards select."""
-    names: set[str] = set()
+# promql_parser's match operators (not hashable) as PromQL writes them.
+OPS = ((promql_parser.MatchOp.Equal, "="), (promql_parser.MatchOp.NotEqual, "!="), (promql_parser.MatchOp.Re, "=~"),
+       (promql_parser.MatchOp.NotRe, "!~"))
+GRAFANA_VARIABLE = "__variable__"
+
+
+def _committed_selectors() -> list[tuple[str, tuple[promql.Matcher, ...]]]:
+    """(name, matchers) of every selector of a node_exporter series in the committed rules and dashboards,
+    without the matchers on target labels or Grafana variables (whatever host a user picks)."""
+    exprs = []
     for path in sorted((REPO / "prometheus" / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                names |= promql.selector_names(rule["expr"], f"{path.name}: {group['name']}")
+        exprs += [rule["expr"] for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
     for path in sorted((REPO / "grafana" / "dashboards").glob("*.json")):
         dashboard = json.loads(path.read_text())
         types = {v["name"]: v.get("type", "") for v in dashboard["templating"]["list"]}
-        for query in [*(q for _, q in dashboard_queries(dashboard)), *variable_queries(dashboard)]:
-            if query.expr:
-                names |= promql.selector_names(substitute_variables(query.expr, types), query.where())
-    return names
+        exprs += [substitute_variables(query.expr, types, GRAFANA_VARIABLE)
+                  for query in [*(q for _, q in dashboard_queries(dashboard)), *variable_queries(dashboard)]
+                  if query.expr]
+    found = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name and _served_by_node_exporter(node.name):
+            matchers = [promql.Matcher(m.name, next(text for op, text in OPS if op == m.op), m.value)
+                        for m in node.matchers.matchers]
+            found.append((node.name, tuple(m for m in matchers if m.label not in {"host", "instance", "job"}
+                                           and GRAFANA_VARIABLE not in m.value)))
+
+    for expr in exprs:
+        promql_parser.walk(promql_parser.parse(expr), pre_visit=visit)
+    return sorted(set(found), key=str)
+
+
+def _examples(name: str, matchers: tuple[promql.Matcher, ...]) -> list[dict[str, str]]:
+    """Series the selector selects: each fixed value, each alternative of a regex of literals (`/|/models`)."""
+    series = [{"__name__": name}]
+    for matcher in matchers:
+        if matcher.op in ("=", "=~"):
+            values = ([matcher.value] if matcher.op == "=" else
+                      [re.sub(r"\\(.)", r"\1", value) for value in matcher.value.split("|")])
+            series = [{**s, matcher.label: value} for s in series for value in values]
+    return series
 
 
 def test_every_node_series_the_committed_rules_and_dashboards_read_is_kept() -> None:
-    read = {name for name in _committed_reads() if _served_by_node_exporter(name)}
+    selectors = _committed_selectors()
+    read = {name for name, _ in selectors}
     # The alerts' filesystems, the GPU page's CPU and memory panels, the preflight alerts.
     assert {"node_cpu_seconds_total", "node_filesystem_avail_bytes", "node_memory_MemTotal_bytes",
             "llmobs_gpu_preflight_driver_info"} <= read
     keep = _node_job((REPO / "prometheus" / "prometheus.yml").read_text())["metric_relabel_configs"]
     assert [rule["action"] for rule in keep] == ["keep"]
-    assert not [name for name in sorted(read) if not node_keep.keeps(keep, name)]
-    for unread in ("node_network_receive_bytes_total", "node_load1", "node_scrape_collector_success",
-                   "go_goroutines", "process_resident_memory_bytes"):
+    dropped = [(name, series) for name, matchers in selectors for series in _examples(name, matchers)
+               if not node_keep.keeps(keep, series)]
+    assert not dropped
+    # What nothing reads: other names, and the CPU modes and filesystems no query selects.
+    for unread in ({"__name__": "node_network_receive_bytes_total", "device": "eth0"}, {"__name__": "node_load1"},
+                   {"__name__": "node_scrape_collector_success", "collector": "cpu"}, {"__name__": "go_goroutines"},
+                   {"__name__": "node_cpu_seconds_total", "cpu": "0", "mode": "user"},
+                   {"__name__": "node_filesystem_avail_bytes", "mountpoint": "/run/user/1000"}):
         assert not node_keep.keeps(keep, unread), unread
     # What the gpu-host-stack runbook points to, and every series of the preflight's textfile.
-    assert all(node_keep.keeps(keep, name) for name in (*textfile.NAMES, *node_keep.TEXTFILE_COLLECTOR))
+    assert all(node_keep.keeps(keep, {"__name__": name, "file": "/x/llmobs_gpu_preflight.prom"})
+               for name in (*textfile.NAMES, *node_keep.TEXTFILE_COLLECTOR))
 
 
 def _promtool_check(tmp: Path, files: dict[str, str]) -> None:
@@ -96,15 +132,15 @@ def test_the_site_chooses_what_else_to_keep(tmp_path: Path, options: dict, kept:
     node = _node_job(files["prometheus.yml"])
     relabel = node.get("metric_relabel_configs", [])
     assert ("metric_relabel_configs" in node) == (options.get("node_keep") != "all")
-    assert all(node_keep.keeps(relabel, name) for name in kept)
-    assert not any(node_keep.keeps(relabel, name) for name in dropped)
+    assert all(node_keep.keeps(relabel, {"__name__": name, "mode": "idle"}) for name in kept)
+    assert not any(node_keep.keeps(relabel, {"__name__": name, "mode": "idle"}) for name in dropped)
 
 
 def test_the_lab_keeps_what_its_settings_read() -> None:
     """The derivation, not a list: the committed lab config is what the lab settings' generators read."""
     settings = load_settings_file(REPO / "compose" / "lab-settings.yml")
     names = node_keep.kept_names(settings)
-    assert set(names) == ({n for n in node_keep.read_names(settings) if n.startswith("node_")}
+    assert set(names) == ({n for n in node_keep.read_selectors(settings) if n.startswith("node_")}
                           | set(textfile.NAMES) | set(node_keep.TEXTFILE_COLLECTOR))
     committed = _node_job((REPO / "prometheus" / "prometheus.yml").read_text())["metric_relabel_configs"]
     assert committed == node_keep.metric_relabel_configs(settings)
@@ -127,9 +163,9 @@ def _by_job(url: str, expr: str) -> dict[str, int]:
     return {r["metric"]["job"]: int(float(r["value"][1])) for r in _query(url, expr)}
 
 
-def _stored(url: str, job: str) -> dict[str, int]:
-    return {r["metric"]["__name__"]: int(r["value"][1])
-            for r in _query(url, f'count by (__name__) ({{job="{job}"}})')}
+def _series(url: str, selector: str) -> set[tuple[tuple[str, str], ...]]:
+    """Every series the selector returns now, without its job label."""
+    return {tuple(sorted((k, v) for k, v in r["metric"].items() if k != "job")) for r in _query(url, selector)}
 
 
 def test_real_prometheus_stores_only_the_kept_series_of_a_real_node_exporter(tmp_path: Path, figure) -> None:
@@ -168,20 +204,29 @@ def test_real_prometheus_stores_only_the_kept_series_of_a_real_node_exporter(tmp
             time.sleep(0.1)
         scraped, stored = _by_job(url, "scrape_samples_scraped"), _by_job(url, "scrape_samples_post_metric_relabeling")
         counts = {job: (scraped[job], stored[job]) for job in ("node", "node_all")}
-        kept, everything = _stored(url, "node"), _stored(url, "node_all")
+        kept, everything = _series(url, '{job="node"}'), _series(url, '{job="node_all"}')
+        # Each selector of a node_exporter series in the committed rules and dashboards, over both jobs.
+        answers = {(name, matchers): [_series(url, promql.selector(name, *matchers, promql.eq("job", job)))
+                                      for job in ("node", "node_all")] for name, matchers in _committed_selectors()}
     finally:
         for process in (prometheus, exporter):
             process.terminate()
             process.wait(timeout=30)
     served, after = counts["node"]
-    figure(f"node_exporter page: {served} series served, {after} stored by the node job "
-           f"({len(kept) - len(TARGET_SERIES)} names kept of {len(everything) - len(TARGET_SERIES)})")
-    assert counts["node_all"] == (served, served) and after < served / 5, counts
-    served_names = set(everything) - TARGET_SERIES
-    assert set(textfile.NAMES) | {"node_textfile_mtime_seconds", "node_cpu_seconds_total"} <= served_names
-    # Stored: exactly the kept names that node_exporter serves, as many series of each as it serves.
-    assert set(kept) - TARGET_SERIES == served_names & set(node_keep.kept_names(settings))
-    assert all(kept[name] == everything[name] for name in kept)
-    # The fleet benchmark's page counts what this Prometheus stored (same keep-list, applied to the text).
-    bench_page = relabeled(page, node_keep.metric_relabel_configs(settings))
+    kept = {series for series in kept if dict(series)["__name__"] not in TARGET_SERIES}
+    everything = {series for series in everything if dict(series)["__name__"] not in TARGET_SERIES}
+    kept_names = {dict(series)["__name__"] for series in kept}
+    figure(f"node_exporter page: {served} series served, {after} stored by the node job ({len(kept_names)} names "
+           f"kept of {len({dict(series)['__name__'] for series in everything})})")
+    assert counts["node_all"] == (served, served) and after == len(kept) < served / 5, counts
+    # Every query reads from the keep-list what it reads from everything.
+    assert all(mine == theirs for mine, theirs in answers.values()), answers
+    answered = {name for (name, _), (mine, _) in answers.items() if mine}
+    assert {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_filesystem_avail_bytes",
+            "llmobs_gpu_preflight_driver_info"} <= answered
+    assert set(textfile.NAMES) | {"node_textfile_mtime_seconds"} <= kept_names
+    # Stored: exactly what node_keep.keeps says of every series node_exporter serves (what the benchmark applies).
+    relabel = node_keep.metric_relabel_configs(settings)
+    assert kept == {series for series in everything if node_keep.keeps(relabel, dict(series))}
+    bench_page = relabeled(page, relabel)
     assert sum(1 for line in bench_page.splitlines() if line and line[0] != "#") == after

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import subprocess
 import time
 import urllib.request
@@ -121,11 +122,19 @@ def capture_node_exporter(cache: Path) -> str:
         process.wait()
 
 
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
 def relabeled(page: str, relabel_configs: list[dict[str, Any]]) -> str:
     """The page as the node job stores it: the samples its metric_relabel_configs keep (llmobs.node_keep)."""
-    return "".join(line for line in page.splitlines(keepends=True)
-                   if not line.strip() or line[0] == "#" or node_keep.keeps(relabel_configs, line.partition("{")[0]
-                                                                             .partition(" ")[0]))
+    kept = []
+    for line in page.splitlines(keepends=True):
+        if line.strip() and line[0] != "#":
+            name, _, labels = line.rpartition(" ")[0].partition("{")
+            if not node_keep.keeps(relabel_configs, {**dict(_LABEL.findall(labels)), "__name__": name}):
+                continue
+        kept.append(line)
+    return "".join(kept)
 
 
 class NodePage:
