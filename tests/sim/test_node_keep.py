@@ -218,7 +218,8 @@ def test_real_prometheus_stores_only_the_kept_series_of_a_real_node_exporter(tmp
     kept_names = {dict(series)["__name__"] for series in kept}
     figure(f"node_exporter page: {served} series served, {after} stored by the node job ({len(kept_names)} names "
            f"kept of {len({dict(series)['__name__'] for series in everything})})")
-    assert counts["node_all"] == (served, served) and after == len(kept) < served / 5, counts
+    # (Each job against itself: containers add and remove network interfaces between the two scrapes.)
+    assert counts["node_all"][0] == counts["node_all"][1] and after == len(kept) < served / 5, counts
     # Every query reads from the keep-list what it reads from everything.
     assert all(mine == theirs for mine, theirs in answers.values()), answers
     answered = {name for (name, _), (mine, _) in answers.items() if mine}
