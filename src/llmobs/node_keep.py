@@ -27,6 +27,7 @@ from typing import Any, Literal
 import promql_parser
 
 from llmobs import promql
+from llmobs.errors import ConfigError
 from llmobs.settings import Settings
 
 NodeKeep = Literal["read", "all"]
@@ -44,7 +45,7 @@ def _selections(expr: str, field: str, ignored: frozenset[str]) -> dict[str, lis
     try:
         tree = promql_parser.parse(expr)
     except (ValueError, RuntimeError) as error:
-        raise ValueError(f"{field}: not valid PromQL ({error})") from None
+        raise ConfigError(field, f"not valid PromQL: {error}", "fix the expression") from None
     found: dict[str, list[Selection]] = {}
 
     def visit(node: object) -> None:
