@@ -230,6 +230,7 @@ _OPTION_VARIABLES = {
     "prometheus.remote_write": "prometheus_remote_write", "prometheus.external_labels": "prometheus_external_labels",
     "prometheus.job_clients": "prometheus_scrape_auth",
     "prometheus.alertmanager_client": "prometheus_scrape_auth.alertmanager",
+    "prometheus.node_keep": "prometheus_node_keep", "prometheus.node_keep_extra": "prometheus_node_keep_extra",
     "prometheus": "prometheus_scrape_options",
 }
 
@@ -269,8 +270,9 @@ def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
 
     `hosts` lists every GPU and monitoring host (InventoryHost). `options`: `scrape` (scrape.ScrapeOptions
     intervals), `external_labels`, `remote_write`, `replica` ({label: value}, HA pairs only),
-    `scrape_auth` (ScrapeAuth per job; `alertmanager` also sets how alerts are sent) and `store`
-    (llmobs.store.StoreOptions: one more remote_write, to the long-term store, without the replica label).
+    `scrape_auth` (ScrapeAuth per job; `alertmanager` also sets how alerts are sent), `store`
+    (llmobs.store.StoreOptions: one more remote_write, to the long-term store, without the replica label) and
+    `node_keep`, `node_keep_extra` (the node job's keep-list, llmobs.node_keep).
     """
     parsed = _validated_hosts(hosts)
     if me not in {host.name for host in parsed if host.monitoring}:
@@ -289,6 +291,7 @@ def prometheus_files(settings: dict[str, Any] | None, hosts: list[Any], me: str,
         "alertmanagers": alertmanagers,
         "job_clients": clients,
         "alertmanager_client": clients.get("alertmanager"),
+        **{key: opts[key] for key in ("node_keep", "node_keep_extra") if opts.get(key) is not None},
     }
     try:
         options = scrape.parse_options(scrape_options)

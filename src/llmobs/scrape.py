@@ -13,15 +13,17 @@ validated by promtool before it is put in place (llmobs.reload).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llmobs import catalog as catalog_mod
 from llmobs import conventions, otel, yamlfmt
 from llmobs.conventions import ENGINES, EXPORTER_PORTS, JOB_ORDER, ExporterJob, Job
 from llmobs.errors import ConfigError, ConfigErrors, from_validation_error
+from llmobs.node_keep import NodeKeep, metric_relabel_configs
 from llmobs.settings import Settings
 from llmobs.types import Address, Duration, LabelName, Port, Strict, duration_seconds
 
@@ -89,6 +91,18 @@ class HttpClient(BaseModel):
         return self
 
 
+def _compiles(regex: str) -> str:
+    try:
+        re.compile(regex)
+    except re.error as error:
+        raise ValueError(f"{regex!r} is not a regular expression ({error})") from None
+    return regex
+
+
+# A metric name, or a regex of names (`node_network_.*`), matched against the whole name.
+MetricNameRegex = Annotated[str, Field(pattern=r"^[A-Za-z0-9_:.*+?|()\[\]\\-]+$"), AfterValidator(_compiles)]
+
+
 class ScrapeOptions(Strict):
     scrape_interval: Duration = "15s"
     scrape_timeout: Duration = "10s"
@@ -104,6 +118,10 @@ class ScrapeOptions(Strict):
     # basic_auth with password_file, tls_config, authorization with credentials_file.
     job_clients: dict[Job, HttpClient] = Field(default_factory=dict)
     alertmanager_client: HttpClient | None = None
+    # The node job stores only the node_exporter series the kit's rules and dashboards read (llmobs.node_keep);
+    # `all` keeps every series, for sites that run other node dashboards; node_keep_extra keeps more names.
+    node_keep: NodeKeep = "read"
+    node_keep_extra: tuple[MetricNameRegex, ...] = ()
 
     @model_validator(mode="after")
     def _timeout_fits(self) -> ScrapeOptions:
@@ -178,7 +196,7 @@ def _targets(hosts: list[Host], settings: Settings) -> dict[str, list[dict[str, 
 
 
 def _scrape_config(job: str, name: str, options: ScrapeOptions, dns: list[tuple[Host, Exporter]],
-                   host_label: str) -> dict[str, Any]:
+                   settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {"job_name": name}
     if job in ENGINES and catalog_mod.load().engines[job].metrics_path != "/metrics":
         config["metrics_path"] = catalog_mod.load().engines[job].metrics_path
@@ -203,9 +221,11 @@ def _scrape_config(job: str, name: str, options: ScrapeOptions, dns: list[tuple[
             common = {"source_labels": ["__meta_dns_name"], "regex": dns_name.replace(".", r"\.")}
             relabel.append({**common, "target_label": "instance",
                             "replacement": f"{dns_name}:{exporter.port or EXPORTER_PORTS[job]}"})
-            relabel.append({**common, "target_label": host_label, "replacement": host.name})
+            relabel.append({**common, "target_label": settings.labels.host, "replacement": host.name})
             relabel += [{**common, "target_label": key, "replacement": value} for key, value in host.labels.items()]
         config["relabel_configs"] = relabel
+    if job == "node" and (keep := metric_relabel_configs(settings, options.node_keep, options.node_keep_extra)):
+        config["metric_relabel_configs"] = keep
     return config
 
 
@@ -232,8 +252,7 @@ def render(hosts: Iterable[Any], settings: Settings, options: Any = None,
     config.update(otel.prometheus_config(settings.otel))
     if opts.remote_write:
         config["remote_write"] = [rw.model_dump(exclude_none=True) for rw in opts.remote_write]
-    config["scrape_configs"] = [_scrape_config(job, jobs[job], opts, dns[job], settings.labels.host)
-                                for job in JOB_ORDER]
+    config["scrape_configs"] = [_scrape_config(job, jobs[job], opts, dns[job], settings) for job in JOB_ORDER]
     header = yamlfmt.generated_header(source)
     files = {"prometheus.yml": yamlfmt.dump(config, header)}
     for job in JOB_ORDER:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmobs import deploy
+from llmobs import deploy, node_keep
 from llmobs.errors import ConfigError
 
 MON1 = {"name": "mon-01", "address": "10.0.0.10", "gpu": False, "monitoring": True}
@@ -78,6 +78,22 @@ def test_ha_pair_alerts_every_alertmanager_and_labels_remote_write_with_its_repl
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _node_relabel(files: dict[str, str]) -> list[dict]:
+    node = next(job for job in yaml.safe_load(files["prometheus.yml"])["scrape_configs"] if job["job_name"] == "node")
+    return node.get("metric_relabel_configs", [])
+
+
+def test_the_node_job_keeps_what_the_site_settings_read_or_what_the_site_asks() -> None:
+    settings = {"thresholds": {"disk_mountpoints": ["/", "/mnt/weights"]}}
+    keep = _node_relabel(deploy.prometheus_files(settings, [MON1, GPU1], "mon-01"))
+    assert node_keep.keeps(keep, {"__name__": "node_filesystem_avail_bytes", "mountpoint": "/mnt/weights"})
+    assert not node_keep.keeps(keep, {"__name__": "node_filesystem_avail_bytes", "mountpoint": "/models"})
+    assert not node_keep.keeps(keep, {"__name__": "node_load1"})
+    extra = _node_relabel(deploy.prometheus_files({}, [MON1, GPU1], "mon-01", {"node_keep_extra": ["node_load1"]}))
+    assert node_keep.keeps(extra, {"__name__": "node_load1"})
+    assert _node_relabel(deploy.prometheus_files({}, [MON1, GPU1], "mon-01", {"node_keep": "all"})) == []
+
+
 @pytest.mark.parametrize(("hosts", "options", "field"), [
     ([MON1, {**GPU1, "address": ""}], {}, "gpu-a01: llmobs_scrape_address"),
     ([MON1, {**GPU1, "ports": {"node": "x"}}], {}, "gpu-a01: node_exporter_port"),
@@ -87,6 +103,10 @@ def test_ha_pair_alerts_every_alertmanager_and_labels_remote_write_with_its_repl
     ([MON1, GPU1], {"remote_write": [{"url": "https://m/push", "basic_auth": {"password": "s"}}]},
      "prometheus_remote_write[0]"),
     ([MON1, GPU1], {"scrape": {"scrape_interval": "often"}}, "prometheus_scrape_options.scrape_interval"),
+    ([MON1, GPU1], {"node_keep": "everything"}, "prometheus_node_keep: Input should be 'read' or 'all'"),
+    ([MON1, GPU1], {"node_keep_extra": ["node_(load"]},
+     "prometheus_node_keep_extra[0]: Value error, 'node_(load' is not a regular expression"),
+    ([MON1, GPU1], {"node_keep_extra": ['node_load1"}']}, "prometheus_node_keep_extra[0]: String should match"),
 ])
 def test_bad_inventory_data_names_the_variable(hosts: list, options: dict, field: str) -> None:
     with pytest.raises(ConfigError) as error:

@@ -82,6 +82,8 @@ BAD_INPUT = [
     ("weak Grafana password", {"grafana_admin_password": "admin"}, "grafana_admin_password", "at least 12"),
     ("store on no monitoring host", {"llmobs_store": {"host": "mon-09"}}, "llmobs_store.host",
      "is not a monitoring host"),
+    ("node keep-list opt-out misspelt", {"prometheus_node_keep": "everything"}, "prometheus_node_keep",
+     "must be one of: read, all"),
 ]
 
 

@@ -40,6 +40,8 @@ def test_smallest_fleet_prints_every_figure(tmp_path: Path, figure) -> None:
     figure(summaries[0])
     result = json.loads((tmp_path / "n2-h0.25" / "result.json").read_text())
     assert result["build"]["samples"] > 0 and result["build"]["backfill_samples_per_s"] > 0
+    # The node page is stored as the node job's keep-list keeps it (llmobs.node_keep), not whole.
+    assert 0 < result["build"]["node_kept_series"] < result["build"]["node_page_series"] / 5, result["build"]
     boards = {panel["dashboard"] for panel in result["panels"]}
     assert boards == {"llmobs-fleet", "llmobs-vllm", "llmobs-slo", "llmobs-efficiency", "llmobs-gpu-node"}
     assert not [p for p in result["panels"] if p["error"]], "every panel query is valid PromQL"

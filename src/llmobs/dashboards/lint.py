@@ -58,9 +58,12 @@ def _variables_in(text: str) -> list[str]:
     return [next(group for group in match.groups() if group) for match in VARIABLE_PATTERN.finditer(text)]
 
 
-def substitute_variables(expr: str, variable_types: dict[str, str]) -> str:
+def substitute_variables(expr: str, variable_types: dict[str, str], in_strings: str | None = None) -> str:
     """Replace Grafana variables with values that parse: durations for interval variables, `1`
-    otherwise (valid inside a label matcher string and as a number)."""
+    otherwise (valid inside a label matcher string and as a number). `in_strings`, when given, stands in
+    for the variables inside string literals (label matchers), so a matcher that reads one can be told apart."""
+    if in_strings is not None:
+        expr = _STRING.sub(lambda literal: VARIABLE_PATTERN.sub(in_strings, literal.group(0)), expr)
 
     def stand_in(match: re.Match[str]) -> str:
         name = next(group for group in match.groups() if group)

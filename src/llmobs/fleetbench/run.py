@@ -18,6 +18,7 @@ from llmobs import catalog as catalog_mod
 from llmobs.dashboards import dashboard_artifacts
 from llmobs.fleetbench import queries, synth
 from llmobs.fleetbench.tsdb import Backfill, Prometheus, backfill_rules, disk_bytes, move_blocks
+from llmobs.node_keep import metric_relabel_configs
 from llmobs.rules import rule_file_artifacts
 from llmobs.settings import load_settings
 from llmobs.workspace import Workspace
@@ -159,7 +160,10 @@ def rules_by_depth(rules: list[Path], out: Path) -> list[Path]:
 def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: Path, data: Path, start: float,
                end: float, every: synth.Intervals, result: Result, log: Callable[[str], None]) -> None:
     catalog, built_at = catalog_mod.load(), time.time()
-    node_page = synth.capture_node_exporter(workspace.root / ".cache")
+    page = synth.capture_node_exporter(workspace.root / ".cache")
+    node_page = synth.relabeled(page, metric_relabel_configs(settings))
+    result.build.update(node_page_series=_samples(page), node_kept_series=_samples(node_page))
+    log(f"node_exporter page: {_samples(page)} series, {_samples(node_page)} kept by the node job's keep-list")
     counters = workspace.root / "compose/dcgm-exporter/counters.csv"
     backfill = Backfill(promtool, data, log, parallel=options.backfills)
     replay = synth.Replay(data.parent / "shapes", options.hosts)
@@ -187,6 +191,10 @@ def _load_data(options: Options, settings: Any, workspace: Workspace, promtool: 
     log(f"data: {backfill.samples / 1e6:.1f} M samples; generated in {generating:.0f} s, promtool busy "
         f"{backfill.seconds:.0f} s ({result.build['backfill_samples_per_s'] / 1e3:.0f} k samples/s), "
         f"build {result.build['total_s']:.0f} s")
+
+
+def _samples(page: str) -> int:
+    return sum(1 for line in page.splitlines() if line and line[0] != "#")
 
 
 def _measure(live: Prometheus, options: Options, dashboards: dict[str, Any], start: float, end: float,

@@ -3,13 +3,15 @@ engines), driven on a synthetic clock and written as OpenMetrics the way Prometh
 the target labels, Prometheus' own per-target series (`up`, `scrape_*`) and a timestamp on every sample.
 
 Host series are a real node_exporter's page (the Debian package the kit's stand-in image runs, captured once
-on this machine) with counters that grow and gauges that hold, since no simulator of node_exporter exists.
+on this machine) with counters that grow and gauges that hold, since no simulator of node_exporter exists;
+only the series the node job's keep-list stores (`relabeled`, llmobs.node_keep), as a scrape would.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import subprocess
 import time
 import urllib.request
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from llmobs import catalog as catalog_mod
-from llmobs import exposition
+from llmobs import exposition, node_keep
 from llmobs.conventions import PORTS
 from llmobs.settings import Settings
 from llmobs.sim.dcgm import ExporterOptions
@@ -125,6 +127,21 @@ def capture_node_exporter(cache: Path) -> str:
     finally:
         process.terminate()
         process.wait()
+
+
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def relabeled(page: str, relabel_configs: list[dict[str, Any]]) -> str:
+    """The page as the node job stores it: the samples its metric_relabel_configs keep (llmobs.node_keep)."""
+    kept = []
+    for line in page.splitlines(keepends=True):
+        if line.strip() and line[0] != "#":
+            name, _, labels = line.rpartition(" ")[0].partition("{")
+            if not node_keep.keeps(relabel_configs, {**dict(_LABEL.findall(labels)), "__name__": name}):
+                continue
+        kept.append(line)
+    return "".join(kept)
 
 
 class NodePage:
