@@ -26,7 +26,8 @@ UNREACHABLE_HOSTS = {"ansible_ssh_common_args": "-o ProxyCommand=false -o BatchM
 FIRST_LATER_PLAY = "PLAY [Check the NVIDIA driver stack of the GPU hosts]"
 
 
-def run_site(inventory: Path, extra_vars: dict | None = None, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_site(inventory: Path, extra_vars: dict | None = None, *args: str,
+             cwd: Path = REPO) -> subprocess.CompletedProcess:
     """site.yml of `cwd` (the repository's, or a test's playbook beside its own ansible.cfg)."""
     command = [PLAYBOOK, "-i", str(inventory), "site.yml", "--vault-password-file", str(VAULT_PASSWORD),
                "-e", json.dumps({**UNREACHABLE_HOSTS, **(extra_vars or {})}), *args]

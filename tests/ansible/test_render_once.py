@@ -45,9 +45,9 @@ def _results(output: str, play: str) -> dict[str, set[str]]:
 def test_the_roles_render_again_only_when_their_input_differs(tmp_path: Path) -> None:
     site = yaml.safe_load((REPO / "site.yml").read_text())
     playbook = tmp_path / "site.yml"
-    playbook.write_text(yaml.safe_dump([site[0], _again("The same input"),
-                                        _again("A changed input", grafana_folder="Other", grafana_running=False,
-                                               dcgm_exporter_settings={"thresholds": {"kv_cache_usage_warning": 0.8}})]))
+    changed = _again("A changed input", grafana_folder="Other", grafana_running=False,
+                     dcgm_exporter_settings={"thresholds": {"kv_cache_usage_warning": 0.8}})
+    playbook.write_text(yaml.safe_dump([site[0], _again("The same input"), changed]))
     # run_site runs `site.yml` of its working directory: this one, beside the repository's ansible.cfg, roles
     # and plugins.
     for name in ("ansible.cfg", "roles", "ansible"):
