@@ -26,10 +26,12 @@ UNREACHABLE_HOSTS = {"ansible_ssh_common_args": "-o ProxyCommand=false -o BatchM
 FIRST_LATER_PLAY = "PLAY [Check the NVIDIA driver stack of the GPU hosts]"
 
 
-def run_site(inventory: Path, extra_vars: dict | None = None, *args: str) -> subprocess.CompletedProcess:
+def run_site(inventory: Path, extra_vars: dict | None = None, *args: str,
+             cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """site.yml of `cwd` (the repository's, or a test's playbook beside its own ansible.cfg)."""
     command = [PLAYBOOK, "-i", str(inventory), "site.yml", "--vault-password-file", str(VAULT_PASSWORD),
                "-e", json.dumps({**UNREACHABLE_HOSTS, **(extra_vars or {})}), *args]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
                           env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "NO_COLOR": "1",
                                # The filter plugins import the llmobs package of this checkout.
                                "PYTHONPATH": str(REPO / "src"),

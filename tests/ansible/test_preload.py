@@ -1,6 +1,7 @@
-"""ansible-playbook imports the llmobs package once, in its own process, before the first task
-(ansible/vars_plugins/llmobs_preload.py): every task's worker is forked from that process and inherits
-it, where a worker of its own would import it again for each task that uses a filter (0.7-1.4 s here).
+"""ansible-playbook imports the llmobs package and loads its catalog once, in its own process, before the
+first task (ansible/vars_plugins/llmobs_preload.py): every task's worker is forked from that process and
+inherits both, where a worker of its own would import the package again for each task that uses a filter
+(0.7-1.4 s here) and parse the catalog again for each that reads it (0.35-0.55 s).
 Read from the repository's ansible.cfg and from the molecule base config of every scenario."""
 
 from __future__ import annotations
@@ -37,6 +38,23 @@ def test_the_main_process_imports_the_package_with_the_repository_config(tmp_pat
 def test_without_the_plugin_it_does_not(tmp_path: Path) -> None:
     """The check above can fail: with the plugin's directory replaced, the main process imports no llmobs."""
     assert "llmobs.deploy" not in _imports_of_the_main_process(tmp_path, f"ANSIBLE_VARS_PLUGINS={tmp_path}")
+
+
+def _catalogs_loaded(*code: str) -> str:
+    """How many catalogs llmobs.catalog.load holds in a Python that ran `code` (one statement each)."""
+    done = subprocess.run([sys.executable, "-c", "\n".join([*code, "from llmobs import catalog",
+                                                             "print(catalog.load.cache_info().currsize)"])],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "PYTHONPATH": str(REPO / "src")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
+def test_loading_the_plugin_loads_the_catalog() -> None:
+    """What a worker inherits: the validated catalog, loaded when ansible-playbook loads the plugin (and not
+    by importing the package alone, so the check can fail)."""
+    assert _catalogs_loaded("import llmobs.deploy") == "0"
+    assert _catalogs_loaded("import runpy", f"runpy.run_path({str(PLUGIN)!r})") == "1"
 
 
 def test_every_molecule_scenario_loads_the_plugin() -> None:
