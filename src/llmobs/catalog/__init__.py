@@ -96,6 +96,7 @@ class RecordingSpec(Strict):
 
 class RecordingGroup(Strict):
     name: str
+    interval: Duration | None = None  # none: the global evaluation interval
     rules: tuple[RecordingSpec, ...]
 
 

@@ -20,10 +20,9 @@ _ENGINE = ("instance", "model_name")  # with the host label: the labels of one e
 
 def groups(catalog: Catalog, host: str, stuck_window: str) -> list[models.RuleGroup]:
     """The recording rules of recording.yml (the XID classes come from llmobs.rules.inventory)."""
-    histogram_groups = (conventions.LATENCY_GROUP, conventions.REQUEST_GROUP)
     return [models.RuleGroup(
         name=group.name,
-        interval=catalog.recording.histogram_interval if group.name.rpartition(".")[0] in histogram_groups else None,
+        interval=group.interval,
         rules=tuple(models.RecordingRule(record=rule.record, expr=rule.expr, labels=rule.labels)
                     for rule in group.rules))
         for group in documented_groups(catalog, host, stuck_window)]
@@ -35,7 +34,7 @@ def documented_groups(catalog: Catalog, host: str, stuck_window: str) -> list[Re
     for group in catalog.recording.groups:
         rules = tuple(rule.model_copy(update={"expr": _render(rule.expr, host, f"{group.name}.{rule.record}")})
                       for rule in group.rules)
-        result.append(RecordingGroup(name=group.name, rules=rules))
+        result.append(group.model_copy(update={"rules": rules}))
     return result
 
 
@@ -63,7 +62,8 @@ def histogram_groups(catalog: Catalog, host: str) -> list[RecordingGroup]:
     each evaluation short and spreads them over the server's cores (docs/performance.md, design change 7)."""
     histograms = ((conventions.LATENCY_GROUP, catalog.recording.latency_histograms),
                   (conventions.REQUEST_GROUP, catalog.recording.request_histograms))
-    return [RecordingGroup(name=f"{prefix}.{hist.name}", rules=tuple(_latency_rules(catalog, hist, host)))
+    return [RecordingGroup(name=f"{prefix}.{hist.name}", interval=catalog.recording.histogram_interval,
+                           rules=tuple(_latency_rules(catalog, hist, host)))
             for prefix, hists in histograms for hist in hists]
 
 
